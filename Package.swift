@@ -1,0 +1,116 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Module layout and dependency direction: see docs/architecture.md.
+// Engines (LMTPServer, later IMAPServer…) never import GRDB or NIOPosix; only
+// MailStoreSQLite knows SQLite, and only CorvidRuntime opens sockets.
+let package = Package(
+    name: "corvid",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "corvid", targets: ["corvid"])
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/groue/GRDB.swift.git", from: "7.0.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based.git", from: "2.0.0"),
+    ],
+    targets: [
+        .target(name: "MailCore"),
+        .target(name: "CCorvidShims"),
+        .target(name: "MailMessage", dependencies: ["MailCore"]),
+        .target(
+            name: "MailStore",
+            dependencies: [
+                "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "MailStoreSQLite",
+            dependencies: [
+                "MailCore", "MailStore", "CCorvidShims",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(name: "WireCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
+        .target(
+            name: "LMTPCodec",
+            dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "ServerSupport",
+            dependencies: [
+                "MailCore", "MailStore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "_CryptoExtras", package: "swift-crypto"),
+            ]
+        ),
+        .target(
+            name: "LMTPServer",
+            dependencies: [
+                "MailCore", "MailStore", "LMTPCodec", "ServerSupport", "WireCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
+            name: "CorvidRuntime",
+            dependencies: [
+                "MailCore", "MailStore", "MailStoreSQLite", "ServerSupport", "LMTPServer",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        .executableTarget(
+            name: "corvid",
+            dependencies: [
+                "CorvidRuntime", "MailCore", "MailStore", "MailStoreSQLite", "ServerSupport",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
+        .testTarget(name: "WireCoreTests", dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "LMTPCodecTests",
+            dependencies: ["LMTPCodec", .product(name: "NIOCore", package: "swift-nio"), .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "MailStoreTests",
+            dependencies: ["MailCore", "MailStore", "MailStoreSQLite", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "LMTPServerTests",
+            dependencies: [
+                "LMTPServer", "LMTPCodec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "CorvidRuntimeTests",
+            dependencies: ["CorvidRuntime", "ServerSupport", "MailCore"]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

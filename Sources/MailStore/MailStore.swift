@@ -1,0 +1,151 @@
+import MailCore
+import NIOCore
+
+/// The storage contract every engine programs against (Dovecot's lib-storage idea).
+///
+/// Engines (LMTP, IMAP, POP3, replication) see only this protocol, never SQLite or files.
+/// Every mutating call is durable when it returns: its data and index rows are fsynced, and
+/// its change events are in the change feed. Implementations batch concurrent writers into
+/// shared transactions (group commit), so callers should issue writes concurrently rather
+/// than batching them themselves.
+public protocol MailStore: Sendable {
+    // MARK: Users
+
+    /// Creates a user and its INBOX (`user.NAME`) with a quota root from `quota`.
+    func createUser(_ name: UserName, passwordVerifier: String, quota: QuotaLimits) async throws(MailStoreError)
+        -> UserAccount
+    /// The user, or nil if unknown.
+    func user(_ name: UserName) async throws(MailStoreError) -> UserAccount?
+    /// Every user, sorted by name.
+    func users() async throws(MailStoreError) -> [UserAccount]
+    /// Replaces a user's password verifier.
+    func setPasswordVerifier(_ verifier: String, for name: UserName) async throws(MailStoreError)
+    /// Deletes a user with all its mailboxes, subscriptions, seen state and quota root.
+    func deleteUser(_ name: UserName) async throws(MailStoreError)
+
+    // MARK: Mailboxes
+
+    /// Creates a mailbox. The owner of a `user.NAME…` mailbox gets all rights unless `acl` is given.
+    func createMailbox(_ name: MailboxName, acl: ACL?) async throws(MailStoreError) -> Mailbox
+    /// The mailbox, or nil if it does not exist.
+    func mailbox(_ name: MailboxName) async throws(MailStoreError) -> Mailbox?
+    /// Mailboxes at or below `root` (all when nil), sorted by name.
+    func mailboxes(under root: MailboxName?) async throws(MailStoreError) -> [Mailbox]
+    /// Deletes a mailbox and releases its messages.
+    func deleteMailbox(_ name: MailboxName) async throws(MailStoreError)
+    /// Sets a mailbox's ACL.
+    func setACL(_ acl: ACL, on name: MailboxName) async throws(MailStoreError)
+
+    // MARK: Messages
+
+    /// Records of a mailbox in UID order; tombstones only when asked for.
+    func records(in name: MailboxName, includeExpunged: Bool) async throws(MailStoreError) -> [MessageRecord]
+    /// The exact stored bytes of a message.
+    func messageBytes(_ guid: MessageGUID) async throws(MailStoreError) -> ByteBuffer
+    /// Starts staging a new message.
+    func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter
+    /// Delivers one staged message to several mailboxes; each target succeeds or fails on its own.
+    /// The staged bytes are consumed either way.
+    func deliver(_ message: StagedMessage, to targets: [DeliveryTarget]) async -> [Result<AppendedMessage, MailStoreError>]
+    /// Changes flags on the given UIDs; returns the records that changed.
+    func storeFlags(_ change: FlagChange, uids: [UID], in name: MailboxName) async throws(MailStoreError)
+        -> [MessageRecord]
+    /// Expunges the given UIDs, leaving tombstones; returns the UIDs expunged.
+    func expunge(uids: [UID], in name: MailboxName) async throws(MailStoreError) -> [UID]
+
+    // MARK: Quota
+
+    /// A quota root, or nil if none has that name.
+    func quotaRoot(_ root: String) async throws(MailStoreError) -> QuotaRoot?
+    /// Sets a quota root's limits, creating it if needed.
+    func setQuota(_ root: String, limits: QuotaLimits) async throws(MailStoreError)
+
+    // MARK: Per-user state
+
+    func subscribe(_ user: UserName, to name: MailboxName) async throws(MailStoreError)
+    func unsubscribe(_ user: UserName, from name: MailboxName) async throws(MailStoreError)
+    func subscriptions(of user: UserName) async throws(MailStoreError) -> [MailboxName]
+    /// Seen state of a user who does not own the mailbox (the owner's lives in the flags).
+    func seenState(of user: UserName, mailboxUniqueID: String) async throws(MailStoreError) -> SeenState?
+    func setSeenState(_ state: SeenState, of user: UserName, mailboxUniqueID: String) async throws(MailStoreError)
+    /// Sets (or with a nil value removes) an annotation on a mailbox (uid nil) or message.
+    func setAnnotation(_ annotation: Annotation, in name: MailboxName) async throws(MailStoreError)
+    func annotations(in name: MailboxName) async throws(MailStoreError) -> [Annotation]
+
+    // MARK: Change feed
+
+    /// Committed changes after `sequence`, oldest first, at most `limit`.
+    func changes(after sequence: Int64, limit: Int) async throws(MailStoreError) -> [ChangeEvent]
+    /// Changes committed by this process from now on, pushed as they commit.
+    func changeNotifications() -> AsyncStream<ChangeEvent>
+}
+
+/// Quota limits for a root; nil means unlimited.
+public struct QuotaLimits: Hashable, Sendable {
+    public var storageKiB: Int64?
+    public var messages: Int64?
+
+    public init(storageKiB: Int64? = nil, messages: Int64? = nil) {
+        self.storageKiB = storageKiB
+        self.messages = messages
+    }
+
+    public static let unlimited = QuotaLimits()
+}
+
+/// A flag change as STORE expresses it.
+public enum FlagChange: Hashable, Sendable {
+    case add(FlagSet)
+    case remove(FlagSet)
+    case replace(FlagSet)
+
+    /// Applies the change to `flags`.
+    public func applied(to flags: FlagSet) -> FlagSet {
+        var result = flags
+        switch self {
+        case .add(let set):
+            for flag in set.all { result.insert(flag) }
+        case .remove(let set):
+            for flag in set.all { result.remove(flag) }
+        case .replace(let set):
+            result = set
+        }
+        return result
+    }
+}
+
+/// Cyrus's per-user seen record for a mailbox the user does not own.
+public struct SeenState: Hashable, Sendable {
+    public var lastRead: UnixTime
+    public var lastUID: UInt32
+    public var lastChange: UnixTime
+    /// Seen UIDs in IMAP sequence-set form, e.g. `1:5,7`.
+    public var seenUIDs: String
+
+    public init(lastRead: UnixTime, lastUID: UInt32, lastChange: UnixTime, seenUIDs: String) {
+        self.lastRead = lastRead
+        self.lastUID = lastUID
+        self.lastChange = lastChange
+        self.seenUIDs = seenUIDs
+    }
+}
+
+/// A METADATA entry (RFC 5464) on a mailbox or, with a UID, on a message.
+public struct Annotation: Hashable, Sendable {
+    public var uid: UID?
+    /// Entry name, e.g. `/comment`.
+    public var entry: String
+    /// The user for private entries, empty for shared ones.
+    public var userID: String
+    /// The value; nil removes the entry.
+    public var value: [UInt8]?
+    public var modSeq: ModSeq?
+
+    public init(uid: UID?, entry: String, userID: String, value: [UInt8]?, modSeq: ModSeq? = nil) {
+        self.uid = uid
+        self.entry = entry
+        self.userID = userID
+        self.value = value
+        self.modSeq = modSeq
+    }
+}

@@ -1,0 +1,249 @@
+import CCorvidShims
+import Crypto
+import MailCore
+import MailStore
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
+/// Content-addressed message files: `<partition>/<g0g1>/<g2g3>/<guid>`, one file per GUID.
+///
+/// Incoming messages are written to `<partition>/stage/` first, unsynced. At commit the group
+/// committer renames each new GUID's staging file to its final name and makes the whole batch
+/// durable with one `syncfs(2)` before the index rows that reference them are committed. A crash
+/// before that commit leaves at most unreferenced files, never a row without its bytes.
+struct BlobStore: Sendable {
+    /// Partition name → directory.
+    let partitions: [String: String]
+    let defaultPartition: String
+
+    init(partitions: [String: String], defaultPartition: String) throws(MailStoreError) {
+        guard partitions[defaultPartition] != nil else {
+            throw MailStoreError(.invalidArgument, "no directory for partition \(defaultPartition)")
+        }
+        self.partitions = partitions
+        self.defaultPartition = defaultPartition
+        for path in partitions.values {
+            try FileOps.makeDirectories(path)
+            try FileOps.makeDirectories(path + "/stage")
+        }
+    }
+
+    func root(_ partition: String) throws(MailStoreError) -> String {
+        guard let path = partitions[partition] else {
+            throw MailStoreError(.invalidArgument, "unknown partition \(partition)")
+        }
+        return path
+    }
+
+    func path(of guid: MessageGUID, partition: String) throws(MailStoreError) -> String {
+        let hex = guid.hex
+        let a = hex.prefix(2)
+        let b = hex.dropFirst(2).prefix(2)
+        return try root(partition) + "/\(a)/\(b)/\(hex)"
+    }
+
+    /// Removes staging files left by a crash. Only the serving process may call this.
+    func clearStaging() {
+        for path in partitions.values {
+            for name in FileOps.listDirectory(path + "/stage") { unlink(path + "/stage/" + name) }
+        }
+    }
+
+    /// Moves a staged file to its content-addressed name. Not durable until ``syncPartition(_:)``.
+    func promote(stagingPath: String, to guid: MessageGUID, partition: String) throws(MailStoreError) {
+        let final = try path(of: guid, partition: partition)
+        let dir = String(final[..<final.lastIndex(of: "/")!])
+        try FileOps.makeDirectories(dir)
+        guard rename(stagingPath, final) == 0 else {
+            throw MailStoreError(.ioFailure, "rename \(stagingPath) → \(final): \(FileOps.errnoText())")
+        }
+    }
+
+    /// Makes every file written and renamed so far on a partition's file system durable.
+    func syncPartition(_ partition: String) throws(MailStoreError) {
+        let dir = try root(partition)
+        let fd = open(dir, O_RDONLY | O_DIRECTORY)
+        guard fd >= 0 else { throw MailStoreError(.ioFailure, "open \(dir): \(FileOps.errnoText())") }
+        defer { close(fd) }
+        if corvid_syncfs(fd) != 0 {
+            throw MailStoreError(.ioFailure, "syncfs \(dir): \(FileOps.errnoText())")
+        }
+    }
+
+    /// Reads a message file whole.
+    func read(_ guid: MessageGUID, partition: String) throws(MailStoreError) -> ByteBuffer {
+        try FileOps.readFile(try path(of: guid, partition: partition))
+    }
+
+    /// Deletes a message file; a missing file is not an error.
+    func remove(_ guid: MessageGUID, partition: String) {
+        if let path = try? path(of: guid, partition: partition) { unlink(path) }
+    }
+
+    /// Every GUID that has a file on a partition (for check and reconstruct).
+    func allGUIDs(partition: String) throws(MailStoreError) -> [MessageGUID] {
+        let base = try root(partition)
+        var result: [MessageGUID] = []
+        for a in FileOps.listDirectory(base) where a.utf8.count == 2 {
+            for b in FileOps.listDirectory(base + "/" + a) where b.utf8.count == 2 {
+                for name in FileOps.listDirectory(base + "/" + a + "/" + b) {
+                    if let guid = MessageGUID(hex: name) { result.append(guid) }
+                }
+            }
+        }
+        return result
+    }
+
+    /// SHA-1 of a stored file, streamed.
+    func hash(_ guid: MessageGUID, partition: String) throws(MailStoreError) -> (MessageGUID, Int64) {
+        try FileOps.sha1(ofFile: try path(of: guid, partition: partition))
+    }
+}
+
+/// A message being written to the staging area; hashes as it writes.
+final class StagingFile: MessageStagingWriter {
+    // An engine owns one writer and calls it sequentially; the lock makes misuse safe, not fast.
+    private let lock = Mutex(State())
+    let path: String
+
+    private struct State {
+        var fd: Int32 = -1
+        var hasher = Insecure.SHA1()
+        var size: Int64 = 0
+        var finished = false
+    }
+
+    init(directory: String) throws(MailStoreError) {
+        var random = SystemRandomNumberGenerator()
+        path = directory + "/" + String(random.next(), radix: 36) + String(random.next(), radix: 36) + ".tmp"
+        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw MailStoreError(.ioFailure, "create \(path): \(FileOps.errnoText())") }
+        lock.withLock { $0.fd = fd }
+    }
+
+    func write(_ bytes: ByteBuffer) async throws(MailStoreError) {
+        try lock.withLock { state throws(MailStoreError) in
+            guard !state.finished, state.fd >= 0 else { throw MailStoreError(.invalidArgument, "staging file closed") }
+            try bytes.withUnsafeReadableBytes { raw throws(MailStoreError) in
+                state.hasher.update(bufferPointer: raw)
+                try FileOps.writeAll(fd: state.fd, raw)
+            }
+            state.size += Int64(bytes.readableBytes)
+        }
+    }
+
+    func finish() async throws(MailStoreError) -> StagedMessage {
+        try lock.withLock { state throws(MailStoreError) in
+            guard !state.finished else { throw MailStoreError(.invalidArgument, "staging file already finished") }
+            state.finished = true
+            close(state.fd)
+            state.fd = -1
+            let digest = Array(state.hasher.finalize())
+            return StagedMessage(guid: MessageGUID(bytes: digest)!, size: state.size, token: path)
+        }
+    }
+
+    func discard() async {
+        lock.withLock { state in
+            if state.fd >= 0 { close(state.fd) }
+            state.fd = -1
+            state.finished = true
+        }
+        unlink(path)
+    }
+
+    deinit {
+        let fd = lock.withLock { $0.fd }
+        if fd >= 0 {
+            close(fd)
+            unlink(path)
+        }
+    }
+}
+
+/// Thin POSIX file helpers with errors mapped to ``MailStoreError``.
+enum FileOps {
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    static func makeDirectories(_ path: String) throws(MailStoreError) {
+        var current = path.hasPrefix("/") ? "" : "."
+        for component in path.split(separator: "/") {
+            current += "/" + component
+            if mkdir(current, 0o750) != 0 && errno != EEXIST {
+                throw MailStoreError(.ioFailure, "mkdir \(current): \(errnoText())")
+            }
+        }
+    }
+
+    static func listDirectory(_ path: String) -> [String] {
+        guard let dir = opendir(path) else { return [] }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return names
+    }
+
+    static func writeAll(fd: Int32, _ raw: UnsafeRawBufferPointer) throws(MailStoreError) {
+        var offset = 0
+        while offset < raw.count {
+            let n = Glibc.write(fd, raw.baseAddress! + offset, raw.count - offset)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw MailStoreError(.ioFailure, "write: \(errnoText())")
+            }
+            offset += n
+        }
+    }
+
+    static func readFile(_ path: String) throws(MailStoreError) -> ByteBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw MailStoreError(errno == ENOENT ? .corrupted : .ioFailure, "open \(path): \(errnoText())")
+        }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw MailStoreError(.ioFailure, "stat \(path): \(errnoText())") }
+        var buffer = ByteBufferAllocator().buffer(capacity: Int(st.st_size))
+        while true {
+            buffer.reserveCapacity(minimumWritableBytes: 64 * 1024)
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 * 1024) { ptr in
+                let r = read(fd, ptr.baseAddress!, ptr.count)
+                return r > 0 ? r : 0
+            }
+            if n == 0 { break }
+        }
+        return buffer
+    }
+
+    static func sha1(ofFile path: String) throws(MailStoreError) -> (MessageGUID, Int64) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else {
+            throw MailStoreError(errno == ENOENT ? .corrupted : .ioFailure, "open \(path): \(errnoText())")
+        }
+        defer { close(fd) }
+        var hasher = Insecure.SHA1()
+        var total: Int64 = 0
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 8)
+        defer { chunk.deallocate() }
+        while true {
+            let n = read(fd, chunk.baseAddress!, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw MailStoreError(.ioFailure, "read \(path): \(errnoText())") }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            total += Int64(n)
+        }
+        return (MessageGUID(bytes: Array(hasher.finalize()))!, total)
+    }
+}

@@ -1,0 +1,223 @@
+import GRDB
+import Logging
+import MailCore
+import MailStore
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// The SQLite + content-addressed-files implementation of ``MailStore``.
+///
+/// Metadata lives in `<configdirectory>/corvid.db` (WAL, `synchronous=FULL`), opened once per
+/// process as one `DatabasePool`; message bytes live in partition directories (``BlobStore``).
+/// Every write goes through the ``WriteQueue`` group committer. Several processes may open the
+/// same store (the CLI beside `corvid serve`): SQLite's locking serialises them, and only the
+/// process that called ``startServing()`` removes files (staging leftovers, garbage blobs).
+public final class SQLiteMailStore: MailStore {
+    /// Where the store lives and how it behaves.
+    public struct Configuration: Sendable {
+        public var configDirectory: String
+        /// Partition name → directory.
+        public var partitions: [String: String]
+        public var defaultPartition: String
+        /// Named limit: change-feed rows kept before the oldest are pruned.
+        public var changeRetention: Int
+
+        public init(configDirectory: String, partitions: [String: String], defaultPartition: String = "default", changeRetention: Int = 1_000_000) {
+            self.configDirectory = configDirectory
+            self.partitions = partitions
+            self.defaultPartition = defaultPartition
+            self.changeRetention = changeRetention
+        }
+    }
+
+    let configuration: Configuration
+    let pool: DatabasePool
+    let blobs: BlobStore
+    let logger: Logger
+    private let writes: WriteQueue
+    private let broadcaster = ChangeBroadcaster()
+    let clock: @Sendable () -> UnixTime
+
+    /// Opens (creating if needed) the store and brings its schema up to date.
+    public init(
+        configuration: Configuration, logger: Logger = Logger(label: "corvid.store"),
+        clock: @escaping @Sendable () -> UnixTime = SQLiteMailStore.systemTime
+    ) throws(MailStoreError) {
+        self.configuration = configuration
+        self.logger = logger
+        self.clock = clock
+        try FileOps.makeDirectories(configuration.configDirectory)
+        blobs = try BlobStore(partitions: configuration.partitions, defaultPartition: configuration.defaultPartition)
+        var config = GRDB.Configuration()
+        config.busyMode = .timeout(30)
+        config.prepareDatabase { db in
+            try db.execute(sql: "PRAGMA synchronous = FULL")
+        }
+        do {
+            pool = try DatabasePool(path: configuration.configDirectory + "/corvid.db", configuration: config)
+            try Schema.migrator().migrate(pool)
+        } catch {
+            throw MailStoreError(mapping: error)
+        }
+        writes = WriteQueue(pool: pool, blobs: blobs, logger: logger, onCommit: broadcaster.publish)
+    }
+
+    /// Wall-clock time from the system.
+    public static let systemTime: @Sendable () -> UnixTime = {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
+    }
+
+    /// Called once by the serving process: removes staging files a crash left behind.
+    public func startServing() {
+        blobs.clearStaging()
+    }
+
+    // MARK: - Write plumbing
+
+    /// Runs `body` as one group-committed write job and returns once it is durable.
+    func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout BatchFiles) throws -> T) async throws(MailStoreError) -> T {
+        do {
+            return try await withCheckedThrowingContinuation { continuation in
+                writes.submit(ClosureJob(continuation: continuation, body: body))
+            }
+        } catch {
+            throw MailStoreError(mapping: error)
+        }
+    }
+
+    func submit(_ job: any WriteJob) { writes.submit(job) }
+
+    func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(MailStoreError) -> T {
+        do {
+            return try await pool.read(body)
+        } catch {
+            throw MailStoreError(mapping: error)
+        }
+    }
+
+    /// Records a change event in the feed table, within the caller's transaction.
+    static func recordChange(
+        _ db: Database, _ files: inout BatchFiles, kind: ChangeEvent.Kind, user: String?, mailbox: String?,
+        uniqueID: String?, modSeq: ModSeq?, now: UnixTime
+    ) throws {
+        let statement = try db.cachedStatement(
+            sql: "INSERT INTO changes(user, mailbox, uniqueid, kind, modseq, at) VALUES (?, ?, ?, ?, ?, ?)")
+        try statement.execute(arguments: [user, mailbox, uniqueID, kind.rawValue, modSeq.map { Int64($0.rawValue) }, now])
+        files.events.append(
+            ChangeEvent(
+                sequence: db.lastInsertedRowID, user: user, mailbox: mailbox, mailboxUniqueID: uniqueID, kind: kind,
+                modSeq: modSeq, time: now))
+    }
+
+    // MARK: - Change feed
+
+    public func changes(after sequence: Int64, limit: Int) async throws(MailStoreError) -> [ChangeEvent] {
+        try await read { db in
+            try Row.fetchAll(
+                db, sql: "SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [sequence, limit]
+            ).map { row in
+                ChangeEvent(
+                    sequence: row["seq"], user: row["user"], mailbox: row["mailbox"], mailboxUniqueID: row["uniqueid"],
+                    kind: ChangeEvent.Kind(rawValue: row["kind"]) ?? .mailboxMeta,
+                    modSeq: (row["modseq"] as Int64?).map { ModSeq(UInt64($0)) }, time: row["at"])
+            }
+        }
+    }
+
+    public func changeNotifications() -> AsyncStream<ChangeEvent> { broadcaster.subscribe() }
+
+    // MARK: - Reads
+
+    public func user(_ name: UserName) async throws(MailStoreError) -> UserAccount? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name.name]).map(Self.user(from:))
+        }
+    }
+
+    public func users() async throws(MailStoreError) -> [UserAccount] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM users ORDER BY name").map(Self.user(from:))
+        }
+    }
+
+    public func mailbox(_ name: MailboxName) async throws(MailStoreError) -> Mailbox? {
+        try await read { db in try Self.fetchMailbox(db, name) }
+    }
+
+    public func mailboxes(under root: MailboxName?) async throws(MailStoreError) -> [Mailbox] {
+        try await read { db in
+            let rows: [Row]
+            if let root {
+                rows = try Row.fetchAll(
+                    db, sql: "SELECT * FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name",
+                    arguments: [root.internalName, root.internalName + ".", root.internalName + "/"])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM mailboxes ORDER BY name")
+            }
+            return try rows.map(Self.mailbox(from:))
+        }
+    }
+
+    public func records(in name: MailboxName, includeExpunged: Bool) async throws(MailStoreError) -> [MessageRecord] {
+        try await read { db in
+            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE name = ?", arguments: [name.internalName]) else {
+                throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
+            }
+            let sql = includeExpunged
+                ? "SELECT * FROM records WHERE mailbox_id = ? ORDER BY uid"
+                : "SELECT * FROM records WHERE mailbox_id = ? AND expunged = 0 ORDER BY uid"
+            return try Row.fetchAll(db, sql: sql, arguments: [id]).map(Self.record(from:))
+        }
+    }
+
+    public func messageBytes(_ guid: MessageGUID) async throws(MailStoreError) -> ByteBuffer {
+        let partition = try await read { db in
+            try String.fetchOne(db, sql: "SELECT partition FROM blobs WHERE guid = ?", arguments: [guid.hex])
+        }
+        guard let partition else { throw MailStoreError(.nonexistent, "no message with GUID \(guid)") }
+        return try blobs.read(guid, partition: partition)
+    }
+
+    public func quotaRoot(_ root: String) async throws(MailStoreError) -> QuotaRoot? {
+        try await read { db in try Self.fetchQuotaRoot(db, root) }
+    }
+
+    public func subscriptions(of user: UserName) async throws(MailStoreError) -> [MailboxName] {
+        try await read { db in
+            try String.fetchAll(db, sql: "SELECT mailbox FROM subscriptions WHERE user = ? ORDER BY mailbox", arguments: [user.name])
+                .compactMap { try? MailboxName(internal: $0) }
+        }
+    }
+
+    public func seenState(of user: UserName, mailboxUniqueID: String) async throws(MailStoreError) -> SeenState? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM seen WHERE user = ? AND uniqueid = ?", arguments: [user.name, mailboxUniqueID])
+                .map { SeenState(lastRead: $0["lastread"], lastUID: UInt32($0["lastuid"] as Int64), lastChange: $0["lastchange"], seenUIDs: $0["seenuids"]) }
+        }
+    }
+
+    public func annotations(in name: MailboxName) async throws(MailStoreError) -> [Annotation] {
+        try await read { db in
+            let id = try Self.mailboxID(db, name)
+            return try Row.fetchAll(
+                db, sql: "SELECT * FROM annotations WHERE mailbox_id = ? ORDER BY uid, entry, userid", arguments: [id]
+            ).map { row in
+                let uid: Int64 = row["uid"]
+                let value: [UInt8] = Array(row["value"] as Data? ?? Data())
+                return Annotation(uid: uid == 0 ? nil : UID(UInt32(uid)), entry: row["entry"], userID: row["userid"], value: value, modSeq: ModSeq(UInt64(row["modseq"] as Int64)))
+            }
+        }
+    }
+
+    public func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter {
+        try StagingFile(directory: try blobs.root(configuration.defaultPartition) + "/stage")
+    }
+}
+
+import struct Foundation.Data

@@ -1,0 +1,111 @@
+import GRDB
+
+/// The metadata schema. Migrations are append-only: never edit a registered one.
+///
+/// One database holds the whole server's metadata (see docs/decisions/0001): writes from every
+/// session share one group-commit transaction, so a batch costs one WAL fsync.
+enum Schema {
+    static func migrator() -> DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE users (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        verifier TEXT NOT NULL,
+                        created_at REAL NOT NULL
+                    );
+                    CREATE TABLE mailboxes (
+                        id INTEGER PRIMARY KEY,
+                        uniqueid TEXT NOT NULL UNIQUE,
+                        name TEXT NOT NULL UNIQUE,
+                        owner TEXT,
+                        partition TEXT NOT NULL,
+                        acl TEXT NOT NULL,
+                        uidvalidity INTEGER NOT NULL,
+                        last_uid INTEGER NOT NULL DEFAULT 0,
+                        highestmodseq INTEGER NOT NULL,
+                        createdmodseq INTEGER NOT NULL,
+                        foldermodseq INTEGER NOT NULL,
+                        recentuid INTEGER NOT NULL DEFAULT 0,
+                        recenttime REAL NOT NULL DEFAULT 0,
+                        last_appenddate REAL NOT NULL DEFAULT 0,
+                        pop3_last_login REAL NOT NULL DEFAULT 0,
+                        pop3_show_after REAL NOT NULL DEFAULT 0,
+                        options INTEGER NOT NULL DEFAULT 0,
+                        mbtype INTEGER NOT NULL DEFAULT 0,
+                        quotaroot TEXT,
+                        message_count INTEGER NOT NULL DEFAULT 0,
+                        total_size INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE INDEX mailboxes_owner ON mailboxes(owner);
+                    CREATE TABLE records (
+                        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+                        uid INTEGER NOT NULL,
+                        modseq INTEGER NOT NULL,
+                        last_updated REAL NOT NULL,
+                        internaldate REAL NOT NULL,
+                        savedate REAL NOT NULL,
+                        size INTEGER NOT NULL,
+                        guid TEXT NOT NULL,
+                        system_flags INTEGER NOT NULL DEFAULT 0,
+                        keywords TEXT NOT NULL DEFAULT '',
+                        expunged INTEGER NOT NULL DEFAULT 0,
+                        PRIMARY KEY (mailbox_id, uid)
+                    ) WITHOUT ROWID;
+                    CREATE INDEX records_modseq ON records(mailbox_id, modseq);
+                    CREATE TABLE blobs (
+                        guid TEXT PRIMARY KEY NOT NULL,
+                        partition TEXT NOT NULL,
+                        size INTEGER NOT NULL,
+                        refcount INTEGER NOT NULL
+                    ) WITHOUT ROWID;
+                    CREATE INDEX blobs_unreferenced ON blobs(refcount) WHERE refcount = 0;
+                    CREATE TABLE quotaroots (
+                        root TEXT PRIMARY KEY NOT NULL,
+                        storage_limit INTEGER,
+                        message_limit INTEGER,
+                        storage_used INTEGER NOT NULL DEFAULT 0,
+                        messages_used INTEGER NOT NULL DEFAULT 0
+                    );
+                    CREATE TABLE subscriptions (
+                        user TEXT NOT NULL,
+                        mailbox TEXT NOT NULL,
+                        PRIMARY KEY (user, mailbox)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE seen (
+                        user TEXT NOT NULL,
+                        uniqueid TEXT NOT NULL,
+                        lastread REAL NOT NULL,
+                        lastuid INTEGER NOT NULL,
+                        lastchange REAL NOT NULL,
+                        seenuids TEXT NOT NULL,
+                        PRIMARY KEY (user, uniqueid)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE annotations (
+                        mailbox_id INTEGER NOT NULL REFERENCES mailboxes(id),
+                        uid INTEGER NOT NULL DEFAULT 0,
+                        entry TEXT NOT NULL,
+                        userid TEXT NOT NULL DEFAULT '',
+                        value BLOB NOT NULL,
+                        modseq INTEGER NOT NULL,
+                        PRIMARY KEY (mailbox_id, uid, entry, userid)
+                    ) WITHOUT ROWID;
+                    CREATE TABLE changes (
+                        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                        user TEXT,
+                        mailbox TEXT,
+                        uniqueid TEXT,
+                        kind TEXT NOT NULL,
+                        modseq INTEGER,
+                        at REAL NOT NULL
+                    );
+                    CREATE TABLE counters (
+                        name TEXT PRIMARY KEY NOT NULL,
+                        value INTEGER NOT NULL
+                    );
+                    """)
+        }
+        return migrator
+    }
+}

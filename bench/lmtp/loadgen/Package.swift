@@ -1,0 +1,16 @@
+// swift-tools-version: 6.0
+// LMTP load generator for bench/lmtp/run. Deliberately dependency-free (POSIX sockets,
+// one blocking thread per connection) so it builds in seconds and stays off the
+// critical path: the measured server should always be the bottleneck.
+import PackageDescription
+
+let package = Package(
+    name: "lmtp-loadgen",
+    products: [
+        .executable(name: "lmtp-loadgen", targets: ["lmtp-loadgen"])
+    ],
+    targets: [
+        .executableTarget(name: "lmtp-loadgen")
+    ],
+    swiftLanguageModes: [.v6]
+)

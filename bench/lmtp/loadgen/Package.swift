@@ -6,11 +6,15 @@ import PackageDescription
 
 let package = Package(
     name: "lmtp-loadgen",
+    platforms: [.macOS(.v15)],
     products: [
-        .executable(name: "lmtp-loadgen", targets: ["lmtp-loadgen"])
+        .executable(name: "lmtp-loadgen", targets: ["lmtp-loadgen"]),
+        .executable(name: "lmtp-sink", targets: ["lmtp-sink"]),
     ],
     targets: [
-        .executableTarget(name: "lmtp-loadgen")
+        .executableTarget(name: "lmtp-loadgen"),
+        // do-nothing LMTP server, only to measure the load generator's own ceiling
+        .executableTarget(name: "lmtp-sink"),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,0 +1,235 @@
+import MailCore
+
+/// The server configuration, read from an `imapd.conf`-style file with Cyrus's key names.
+///
+/// ```
+/// config-file = *( line LF )
+/// line        = [ key ":" *WSP value ] [ *WSP "#" comment ]
+/// ```
+/// With no file, ``embeddedDefaults(workingDirectory:)`` gives a server that runs from the
+/// current directory on unprivileged loopback ports. With a file, a listener whose key is
+/// absent is off.
+public struct CorvidConfig: Sendable, Equatable {
+    public var configDirectory: String
+    /// Partition name → directory (`partition-NAME`).
+    public var partitions: [String: String]
+    /// `defaultpartition`.
+    public var defaultPartition: String
+    public var serverName: String
+    /// `admins`: users with administrative rights.
+    public var admins: [String]
+    public var lmtpListen: ListenAddress?
+    public var imapListen: ListenAddress?
+    public var pop3Listen: ListenAddress?
+    public var syncListen: ListenAddress?
+    public var httpListen: ListenAddress?
+    /// `maxmessagesize`, bytes.
+    public var maxMessageSize: Int
+    /// `autocreate_quota`: STORAGE limit in KiB for new users; nil (Cyrus: 0 or -1) is unlimited.
+    public var autocreateQuotaKiB: Int64?
+    /// `autocreate_quota_messages`: MESSAGE limit for new users; nil is unlimited.
+    public var autocreateQuotaMessages: Int64?
+    public var lmtpMaxRecipients: Int
+    public var lmtpMaxLineLength: Int
+    public var lmtpDowncaseRecipients: Bool
+    /// `lmtp_timeout`: seconds an idle LMTP connection is kept (RFC 5321 §4.5.3.2 suggests 300+).
+    public var lmtpTimeout: Int
+    /// Warnings to log at start (unknown keys).
+    public var warnings: [String] = []
+
+    /// Every key this build understands, with a one-line description (README and warnings).
+    public static let knownKeys: [(key: String, description: String)] = [
+        ("configdirectory", "directory for the metadata database and lock files"),
+        ("partition-NAME", "directory holding message files of partition NAME (partition-default is required)"),
+        ("defaultpartition", "partition for new mailboxes (default: default)"),
+        ("servername", "host name used in greetings and Received headers"),
+        ("admins", "space-separated list of administrator users"),
+        ("lmtp_listen", "host:port or /path/to/socket for LMTP"),
+        ("imap_listen", "host:port for IMAP (validated; the IMAP service is not in this build yet)"),
+        ("pop3_listen", "host:port for POP3 (validated; not in this build yet)"),
+        ("sync_listen", "host:port for csync replication (validated; not in this build yet)"),
+        ("http_listen", "host:port for /metrics (Prometheus) and the status page"),
+        ("maxmessagesize", "largest accepted message in bytes (default 52428800)"),
+        ("autocreate_quota", "STORAGE quota in KiB given to new users; 0 or -1 means unlimited"),
+        ("autocreate_quota_messages", "MESSAGE quota given to new users; 0 or -1 means unlimited"),
+        ("lmtp_max_recipients", "recipients accepted in one LMTP transaction (default 1000)"),
+        ("lmtp_max_line_length", "longest LMTP command line in bytes (default 4096)"),
+        ("lmtp_downcase_rcpt", "lower-case recipient local parts (default yes)"),
+        ("lmtp_timeout", "seconds before an idle LMTP connection is closed (default 300)"),
+    ]
+
+    /// The configuration used when no file is given.
+    public static func embeddedDefaults(workingDirectory: String) -> CorvidConfig {
+        let base = workingDirectory + "/corvid-data"
+        return CorvidConfig(
+            configDirectory: base + "/conf", partitions: ["default": base + "/spool"], defaultPartition: "default",
+            serverName: "localhost", admins: ["admin"],
+            lmtpListen: ListenAddress(host: "127.0.0.1", port: 2424), imapListen: nil, pop3Listen: nil, syncListen: nil,
+            httpListen: ListenAddress(host: "127.0.0.1", port: 8080), maxMessageSize: 50 * 1024 * 1024,
+            autocreateQuotaKiB: nil, autocreateQuotaMessages: nil, lmtpMaxRecipients: 1000, lmtpMaxLineLength: 4096,
+            lmtpDowncaseRecipients: true, lmtpTimeout: 300)
+    }
+
+    /// Parses a configuration file's text. Relative paths are resolved against `baseDirectory`.
+    public static func parse(_ text: String, baseDirectory: String) throws(ConfigError) -> CorvidConfig {
+        var values: [String: (value: String, line: Int)] = [:]
+        for (index, rawLine) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            var line = Substring(rawLine)
+            if let hash = line.firstIndex(of: "#") { line = line[..<hash] }
+            line = line.trimmed()
+            if line.isEmpty { continue }
+            guard let colon = line.firstIndex(of: ":") else {
+                throw ConfigError(line: index + 1, key: nil, message: "expected 'key: value'")
+            }
+            let key = String(line[..<colon].trimmed()).lowercased()
+            let value = String(line[line.index(after: colon)...].trimmed())
+            guard !key.isEmpty else { throw ConfigError(line: index + 1, key: nil, message: "empty key") }
+            values[key] = (value, index + 1)
+        }
+        var reader = KeyReader(values: values, baseDirectory: baseDirectory)
+        guard let configDirectory = try reader.path("configdirectory") else {
+            throw ConfigError(line: nil, key: "configdirectory", message: "is required")
+        }
+        var partitions: [String: String] = [:]
+        for key in values.keys where key.hasPrefix("partition-") {
+            let name = String(key.dropFirst("partition-".count))
+            guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
+                throw ConfigError(line: values[key]?.line, key: key, message: "partition names are letters, digits and _")
+            }
+            partitions[name] = try reader.path(key)
+        }
+        let defaultPartition = reader.string("defaultpartition") ?? "default"
+        guard partitions[defaultPartition] != nil else {
+            throw ConfigError(line: nil, key: "partition-\(defaultPartition)", message: "is required (directory for message files)")
+        }
+        var config = CorvidConfig(
+            configDirectory: configDirectory, partitions: partitions, defaultPartition: defaultPartition,
+            serverName: reader.string("servername") ?? "localhost",
+            admins: (reader.string("admins") ?? "").split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init),
+            lmtpListen: try reader.listen("lmtp_listen", allowUnixSocket: true), imapListen: try reader.listen("imap_listen"),
+            pop3Listen: try reader.listen("pop3_listen"), syncListen: try reader.listen("sync_listen"),
+            httpListen: try reader.listen("http_listen"),
+            maxMessageSize: try reader.integer("maxmessagesize", range: 1024...(2 << 30)) ?? 50 * 1024 * 1024,
+            autocreateQuotaKiB: try reader.quota("autocreate_quota"),
+            autocreateQuotaMessages: try reader.quota("autocreate_quota_messages"),
+            lmtpMaxRecipients: try reader.integer("lmtp_max_recipients", range: 1...100_000) ?? 1000,
+            lmtpMaxLineLength: try reader.integer("lmtp_max_line_length", range: 512...1_048_576) ?? 4096,
+            lmtpDowncaseRecipients: try reader.bool("lmtp_downcase_rcpt") ?? true,
+            lmtpTimeout: try reader.integer("lmtp_timeout", range: 10...86_400) ?? 300)
+        let known = Set(knownKeys.map(\.key))
+        for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
+            config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")
+        }
+        return config
+    }
+}
+
+/// A listener address: TCP `host:port` (IPv6 as `[addr]:port`) or a UNIX socket path.
+public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
+    case tcp(host: String, port: Int)
+    case unix(path: String)
+
+    public init(host: String, port: Int) { self = .tcp(host: host, port: port) }
+
+    public var description: String {
+        switch self {
+        case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
+        case .unix(let path): path
+        }
+    }
+}
+
+/// A configuration error; its description is the one line printed before start-up stops.
+public struct ConfigError: Error, Equatable, CustomStringConvertible {
+    public var line: Int?
+    public var key: String?
+    public var message: String
+
+    public var description: String {
+        var text = "config error"
+        if let line { text += " at line \(line)" }
+        if let key { text += ": \(key)" }
+        return text + ": " + message
+    }
+}
+
+private struct KeyReader {
+    let values: [String: (value: String, line: Int)]
+    let baseDirectory: String
+
+    func string(_ key: String) -> String? {
+        guard let value = values[key]?.value, !value.isEmpty else { return nil }
+        return value
+    }
+
+    func fail(_ key: String, _ message: String) -> ConfigError {
+        ConfigError(line: values[key]?.line, key: key, message: message)
+    }
+
+    func path(_ key: String) throws(ConfigError) -> String? {
+        guard let value = string(key) else { return nil }
+        guard !value.contains("\0") else { throw fail(key, "path contains a NUL byte") }
+        return value.hasPrefix("/") ? value : baseDirectory + "/" + value
+    }
+
+    func integer(_ key: String, range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let value = string(key) else { return nil }
+        guard let number = Int(value) else { throw fail(key, "expected a whole number, got '\(value)'") }
+        guard range.contains(number) else {
+            throw fail(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
+        }
+        return number
+    }
+
+    func quota(_ key: String) throws(ConfigError) -> Int64? {
+        guard let value = string(key) else { return nil }
+        guard let number = Int64(value), number >= -1 else {
+            throw fail(key, "expected a whole number ≥ -1, got '\(value)'")
+        }
+        return number > 0 ? number : nil
+    }
+
+    func bool(_ key: String) throws(ConfigError) -> Bool? {
+        guard let value = string(key)?.lowercased() else { return nil }
+        switch value {
+        case "1", "yes", "on", "true", "t": return true
+        case "0", "no", "off", "false", "f": return false
+        default: throw fail(key, "expected yes or no, got '\(value)'")
+        }
+    }
+
+    func listen(_ key: String, allowUnixSocket: Bool = false) throws(ConfigError) -> ListenAddress? {
+        guard let value = string(key) else { return nil }
+        if value.hasPrefix("/") {
+            guard allowUnixSocket else { throw fail(key, "expected host:port, got a path") }
+            return .unix(path: value)
+        }
+        let host: String
+        let portText: Substring
+        if value.hasPrefix("[") {
+            guard let close = value.firstIndex(of: "]"), value[value.index(after: close)...].hasPrefix(":") else {
+                throw fail(key, "expected [ipv6]:port, got '\(value)'")
+            }
+            host = String(value[value.index(after: value.startIndex)..<close])
+            portText = value[value.index(close, offsetBy: 2)...]
+        } else {
+            guard let colon = value.lastIndex(of: ":") else { throw fail(key, "expected host:port, got '\(value)'") }
+            host = String(value[..<colon])
+            portText = value[value.index(after: colon)...]
+        }
+        guard !host.isEmpty else { throw fail(key, "expected host:port, got '\(value)'") }
+        guard let port = Int(portText), (1...65535).contains(port) else {
+            throw fail(key, "port must be 1-65535, got '\(portText)'")
+        }
+        return .tcp(host: host, port: port)
+    }
+}
+
+extension Substring {
+    fileprivate func trimmed() -> Substring {
+        var s = self
+        while let c = s.first, c == " " || c == "\t" || c == "\r" { s = s.dropFirst() }
+        while let c = s.last, c == " " || c == "\t" || c == "\r" { s = s.dropLast() }
+        return s
+    }
+}

@@ -1,0 +1,90 @@
+import LMTPServer
+import Logging
+import MailCore
+import MailStore
+import MailStoreSQLite
+import Metrics
+import NIOCore
+import NIOPosix
+import Prometheus
+import ServiceLifecycle
+
+/// `corvid serve`: opens the store, binds every configured listener and runs them as one
+/// `ServiceGroup` until SIGTERM or SIGINT, then drains and exits.
+public enum CorvidServer {
+    /// Runs the server. `announce` receives one human-readable line per listener once bound.
+    public static func run(config: CorvidConfig, logger: Logger, announce: @escaping @Sendable (String) -> Void) async throws {
+        for warning in config.warnings { logger.warning("\(warning)") }
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+
+        let store = try SQLiteMailStore(
+            configuration: .init(
+                configDirectory: config.configDirectory, partitions: config.partitions,
+                defaultPartition: config.defaultPartition),
+            logger: Logger(label: "corvid.store"))
+        let lock = try ServeLock(configDirectory: config.configDirectory)
+        store.startServing()
+
+        let group = MultiThreadedEventLoopGroup.singleton
+        var services: [any Service] = []
+        if let address = config.lmtpListen {
+            let lmtp = LMTPConnection(
+                configuration: LMTPConfiguration(
+                    serverName: config.serverName, maxMessageSize: config.maxMessageSize,
+                    maxRecipients: config.lmtpMaxRecipients, maxCommandLine: config.lmtpMaxLineLength,
+                    downcaseRecipients: config.lmtpDowncaseRecipients),
+                store: store, clock: SQLiteMailStore.systemTime, logger: Logger(label: "corvid.lmtp"))
+            let service = try await bindOrExplain("lmtp_listen", address) {
+                try await LMTPService.bind(
+                    address, group: group, connection: lmtp, idleTimeout: .seconds(Int64(config.lmtpTimeout)),
+                    logger: Logger(label: "corvid.lmtp"))
+            }
+            announce("lmtp  listening on \(address)")
+            services.append(service)
+        }
+        if let address = config.httpListen {
+            let service = try await bindOrExplain("http_listen", address) {
+                try await HTTPService(
+                    address: address, group: group, registry: registry,
+                    status: { await statusPage(config: config, store: store) }, logger: Logger(label: "corvid.http"))
+            }
+            announce("http  listening on \(address) (/metrics, status page at /)")
+            services.append(service)
+        }
+        for (key, address) in [("imap_listen", config.imapListen), ("pop3_listen", config.pop3Listen), ("sync_listen", config.syncListen)] {
+            if let address { announce("\(key) \(address) configured, but that service is not in this build yet") }
+        }
+        services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
+        announce("data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)")
+
+        let serviceGroup = ServiceGroup(
+            configuration: .init(
+                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger))
+        try await serviceGroup.run()
+        withExtendedLifetime(lock) {}
+        logger.info("corvid stopped cleanly")
+    }
+
+    private static func bindOrExplain<T>(_ key: String, _ address: ListenAddress, _ body: () async throws -> T) async throws -> T {
+        do {
+            return try await body()
+        } catch {
+            throw RuntimeError("\(key): cannot listen on \(address): \(error)")
+        }
+    }
+
+    /// The status page: plain text an administrator can read at a glance.
+    static func statusPage(config: CorvidConfig, store: SQLiteMailStore) async -> String {
+        var lines = ["Corvid on \(config.serverName)", ""]
+        lines.append("listeners:")
+        if let lmtp = config.lmtpListen { lines.append("  lmtp  \(lmtp)") }
+        if let http = config.httpListen { lines.append("  http  \(http)") }
+        let users = (try? await store.users().count) ?? -1
+        let mailboxes = (try? await store.mailboxes(under: nil).count) ?? -1
+        lines.append("")
+        lines.append("store: \(users) users, \(mailboxes) mailboxes")
+        return lines.joined(separator: "\n") + "\n"
+    }
+}

@@ -1,0 +1,124 @@
+import LMTPServer
+import Logging
+import MailCore
+import MailStore
+import NIOCore
+import NIOPosix
+import ServiceLifecycle
+import Synchronization
+
+/// The LMTP listener as a lifecycle service.
+///
+/// Each accepted connection runs an ``LMTPConnection`` in a child task of a discarding task
+/// group, so one bad connection cannot hurt the others. On graceful shutdown the listening
+/// socket closes first, then open sessions have their input closed: a delivery in flight
+/// finishes and is answered, an unfinished DATA is dropped unacknowledged.
+final class LMTPService: Service {
+    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    let connection: LMTPConnection
+    let idleTimeout: TimeAmount
+    let logger: Logger
+    private let open = OpenChannels()
+
+    static func bind(
+        _ address: ListenAddress, group: EventLoopGroup, connection: LMTPConnection, idleTimeout: TimeAmount,
+        logger: Logger
+    ) async throws -> LMTPService {
+        let bootstrap = ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 256)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelOption(.allowRemoteHalfClosure, value: true)
+        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
+            channel.eventLoop.makeCompletedFuture {
+                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
+                try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+            }
+        }
+        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+        switch address {
+        case .tcp(let host, let port):
+            channel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
+        case .unix(let path):
+            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+        }
+        return LMTPService(channel: channel, connection: connection, idleTimeout: idleTimeout, logger: logger)
+    }
+
+    private init(
+        channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, connection: LMTPConnection,
+        idleTimeout: TimeAmount, logger: Logger
+    ) {
+        self.channel = channel
+        self.connection = connection
+        self.idleTimeout = idleTimeout
+        self.logger = logger
+    }
+
+    var localAddress: String { channel.channel.localAddress?.description ?? "?" }
+
+    func run() async throws {
+        let serverChannel = channel.channel
+        let open = self.open
+        try await withGracefulShutdownHandler {
+            try await withThrowingDiscardingTaskGroup { group in
+                try await channel.executeThenClose { inbound in
+                    for try await client in inbound {
+                        group.addTask {
+                            let id = open.insert(client.channel)
+                            defer { open.remove(id) }
+                            let peer = LMTPConnection.Peer(address: client.channel.remoteAddress?.ipAddress ?? "local")
+                            do {
+                                try await client.executeThenClose { input, output in
+                                    try await self.connection.run(peer: peer, input: input) { try await output.write($0) }
+                                }
+                            } catch {
+                                self.logger.debug("lmtp connection closed", metadata: ["error": "\(error)"])
+                            }
+                        }
+                    }
+                }
+            }
+        } onGracefulShutdown: {
+            serverChannel.close(promise: nil)
+            open.closeAllInputs()
+        }
+    }
+}
+
+/// Channels of open sessions, so shutdown can reach them.
+final class OpenChannels: Sendable {
+    private let channels = Mutex<[Int: Channel]>([:])
+    private let next = Atomic<Int>(0)
+
+    func insert(_ channel: Channel) -> Int {
+        let id = next.add(1, ordering: .relaxed).newValue
+        channels.withLock { $0[id] = channel }
+        return id
+    }
+
+    func remove(_ id: Int) { _ = channels.withLock { $0.removeValue(forKey: id) } }
+
+    func closeAllInputs() {
+        for channel in channels.withLock({ Array($0.values) }) {
+            channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+/// Closes a connection that stayed silent past its read timeout.
+final class IdleCloser: ChannelInboundHandler, Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = ByteBuffer
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
+            var bye = context.channel.allocator.buffer(capacity: 64)
+            bye.writeString("421 4.4.2 Idle timeout, closing connection\r\n")
+            context.writeAndFlush(NIOAny(bye)).whenComplete { _ in context.close(promise: nil) }
+            return
+        }
+        context.fireUserInboundEventTriggered(event)
+    }
+}

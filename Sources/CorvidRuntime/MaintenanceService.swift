@@ -1,0 +1,31 @@
+import Logging
+import MailStoreSQLite
+import ServiceLifecycle
+
+/// Periodic store upkeep in the serving process: removes unreferenced message files and
+/// prunes the change feed.
+struct MaintenanceService: Service {
+    let store: SQLiteMailStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try await cancelWhenGracefulShutdown { await self.loop() }
+    }
+
+    private func loop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: interval)
+            } catch {
+                return
+            }
+            do {
+                let removed = try await store.collectGarbage()
+                if removed > 0 { logger.info("removed unreferenced message files", metadata: ["count": "\(removed)"]) }
+            } catch {
+                logger.error("garbage collection failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}

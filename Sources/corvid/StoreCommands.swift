@@ -1,0 +1,130 @@
+import ArgumentParser
+import CorvidRuntime
+import MailCore
+import MailStore
+import MailStoreSQLite
+import NIOCore
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct MailboxCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "mailbox", abstract: "Inspect mailboxes.", subcommands: [List.self, Dump.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List mailboxes (internal names) with counts.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "Only this mailbox and those below it") var root: String?
+
+        func run() async throws {
+            let (_, store) = try options.openStore()
+            let rootName = try root.map { try MailboxName(internal: $0) }
+            for box in try await store.mailboxes(under: rootName) {
+                print("\(box.name)\tuidvalidity=\(box.uidValidity)\tmessages=\(box.messageCount)\tbytes=\(box.totalSize)\tlast_uid=\(box.lastUID)\thighestmodseq=\(box.highestModSeq)")
+            }
+        }
+    }
+
+    struct Dump: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print every message of a mailbox as JSON lines, with its exact stored bytes in base64.")
+        @OptionGroup var options: ConfigOptions
+        @Argument(help: "Internal mailbox name, e.g. user.alice") var mailbox: String
+
+        func run() async throws {
+            let (_, store) = try options.openStore()
+            let name = try MailboxName(internal: mailbox)
+            for record in try await store.records(in: name, includeExpunged: false) {
+                let bytes = try await store.messageBytes(record.guid)
+                let flags = record.flags.all.map { "\"\(jsonEscape($0.name))\"" }.joined(separator: ",")
+                print(
+                    "{\"uid\":\(record.uid),\"guid\":\"\(record.guid)\",\"size\":\(record.size),\"internaldate\":\(Int64(record.internalDate)),\"modseq\":\(record.modSeq),\"flags\":[\(flags)],\"data\":\"\(Base64.encode(Array(bytes.readableBytesView)))\"}"
+                )
+            }
+        }
+    }
+}
+
+struct Check: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Verify the store: message files hash to their GUIDs, reference counts, quota usage, UID and modseq invariants.",
+        discussion: "Exit status 0 when healthy; otherwise one line per problem and exit status 1.")
+    @OptionGroup var options: ConfigOptions
+    @ArgumentParser.Flag(help: "Skip hashing message files (structure only)") var fast = false
+
+    func run() async throws {
+        let (_, store) = try options.openStore()
+        let report = await store.check(verifyContent: !fast)
+        for problem in report.problems { print("problem: \(problem)") }
+        for note in report.notes { print("note: \(note)") }
+        print(
+            "checked \(report.mailboxesChecked) mailboxes, \(report.recordsChecked) records, \(report.blobsChecked) message files: "
+                + (report.isHealthy ? "healthy" : "\(report.problems.count) problem(s)"))
+        if !report.isHealthy { throw ExitCode(1) }
+    }
+}
+
+struct Reconstruct: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Rebuild counters, reference counts and quota usage from what is on disk. The server must be stopped.")
+    @OptionGroup var options: ConfigOptions
+
+    func run() async throws {
+        let (config, store) = try options.openStore()
+        let lock: ServeLock
+        do {
+            lock = try ServeLock(configDirectory: config.configDirectory)
+        } catch {
+            throw CLIError("\(error); stop the server before reconstructing")
+        }
+        let actions = try await store.reconstruct()
+        for action in actions { print(action) }
+        print(actions.isEmpty ? "nothing to repair" : "\(actions.count) repair(s) made")
+        withExtendedLifetime(lock) {}
+    }
+}
+
+func jsonEscape(_ text: String) -> String {
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\"": out += "\\\""
+        case "\\": out += "\\\\"
+        default:
+            if scalar.value < 0x20 {
+                let hex = String(scalar.value, radix: 16)
+                out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+            } else {
+                out.unicodeScalars.append(scalar)
+            }
+        }
+    }
+    return out
+}
+
+/// Standard base64 (RFC 4648 §4).
+enum Base64 {
+    static let alphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity((bytes.count + 2) / 3 * 4)
+        var index = 0
+        while index + 2 < bytes.count {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            index += 3
+        }
+        let rest = bytes.count - index
+        if rest == 1 {
+            let n = UInt32(bytes[index]) << 16
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
+        } else if rest == 2 {
+            let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
+            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+}

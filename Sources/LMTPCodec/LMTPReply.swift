@@ -46,7 +46,9 @@ extension LMTPReply {
                 buffer.writeString(" ")
             }
             // Text is ours, but never let a CR or LF in it break the framing.
-            buffer.writeString(String(line.map { $0 == "\r" || $0 == "\n" ? " " : $0 }))
+            var safe = String.UnicodeScalarView()
+            for scalar in line.unicodeScalars { safe.append(scalar == "\r" || scalar == "\n" ? " " : scalar) }
+            buffer.writeString(String(safe))
             buffer.writeString("\r\n")
         }
     }

@@ -30,9 +30,11 @@ public struct LineFramer: Sendable {
             let newline = buffer.readableBytesView.prefix(searchLength).firstIndex(of: UInt8(ascii: "\n"))
             guard let newline else {
                 if buffer.readableBytes > maxLineLength + 1 {
-                    // Keep the last byte: it may be the CR of a CRLF split across reads.
-                    buffer.moveReaderIndex(forwardBy: buffer.readableBytes - 1)
+                    // Drop only the window searched (keeping its last byte, which may be the CR of
+                    // a CRLF), then look further: later pipelined lines may follow in this buffer.
+                    buffer.moveReaderIndex(forwardBy: searchLength - 1)
                     discarding = true
+                    continue
                 }
                 return nil
             }

@@ -43,6 +43,11 @@ import WireCore
         }
     }
 
+    @Test func overlongLineDoesNotSwallowPipelinedLinesInTheSameRead() {
+        let input = String(repeating: "x", count: 100) + "\r\nNOOP\r\nQUIT\r\n"
+        #expect(frames(input, max: 16) == [.tooLong, .line(ByteBuffer(string: "NOOP")), .line(ByteBuffer(string: "QUIT"))])
+    }
+
     @Test func lineExactlyAtLimitIsAccepted() {
         let exact = String(repeating: "y", count: 16)
         #expect(frames(exact + "\r\n", max: 16, chunk: 1) == [.line(ByteBuffer(string: exact))])

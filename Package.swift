@@ -88,12 +88,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .testTarget(name: "MailCoreTests", dependencies: ["MailCore", .product(name: "PropertyBased", package: "swift-property-based")]),
+        .testTarget(
+            name: "MailCoreTests",
+            dependencies: ["MailCore", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
-        .testTarget(name: "WireCoreTests", dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]),
+        .testTarget(
+            name: "WireCoreTests",
+            dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "LMTPCodecTests",
-            dependencies: ["LMTPCodec", .product(name: "NIOCore", package: "swift-nio"), .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: [
+                "LMTPCodec", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "MailStoreTests",

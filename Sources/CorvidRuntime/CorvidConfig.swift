@@ -62,12 +62,24 @@ public struct CorvidConfig: Sendable, Equatable {
     public static func embeddedDefaults(workingDirectory: String) -> CorvidConfig {
         let base = workingDirectory + "/corvid-data"
         return CorvidConfig(
-            configDirectory: base + "/conf", partitions: ["default": base + "/spool"], defaultPartition: "default",
-            serverName: "localhost", admins: ["admin"],
-            lmtpListen: ListenAddress(host: "127.0.0.1", port: 2424), imapListen: nil, pop3Listen: nil, syncListen: nil,
-            httpListen: ListenAddress(host: "127.0.0.1", port: 8080), maxMessageSize: 50 * 1024 * 1024,
-            autocreateQuotaKiB: nil, autocreateQuotaMessages: nil, lmtpMaxRecipients: 1000, lmtpMaxLineLength: 4096,
-            lmtpDowncaseRecipients: true, lmtpTimeout: 300)
+            configDirectory: base + "/conf",
+            partitions: ["default": base + "/spool"],
+            defaultPartition: "default",
+            serverName: "localhost",
+            admins: ["admin"],
+            lmtpListen: ListenAddress(host: "127.0.0.1", port: 2424),
+            imapListen: nil,
+            pop3Listen: nil,
+            syncListen: nil,
+            httpListen: ListenAddress(host: "127.0.0.1", port: 8080),
+            maxMessageSize: 50 * 1024 * 1024,
+            autocreateQuotaKiB: nil,
+            autocreateQuotaMessages: nil,
+            lmtpMaxRecipients: 1000,
+            lmtpMaxLineLength: 4096,
+            lmtpDowncaseRecipients: true,
+            lmtpTimeout: 300
+        )
     }
 
     /// Parses a configuration file's text. Relative paths are resolved against `baseDirectory`.
@@ -86,7 +98,7 @@ public struct CorvidConfig: Sendable, Equatable {
             guard !key.isEmpty else { throw ConfigError(line: index + 1, key: nil, message: "empty key") }
             values[key] = (value, index + 1)
         }
-        var reader = KeyReader(values: values, baseDirectory: baseDirectory)
+        let reader = KeyReader(values: values, baseDirectory: baseDirectory)
         guard let configDirectory = try reader.path("configdirectory") else {
             throw ConfigError(line: nil, key: "configdirectory", message: "is required")
         }
@@ -94,20 +106,32 @@ public struct CorvidConfig: Sendable, Equatable {
         for key in values.keys where key.hasPrefix("partition-") {
             let name = String(key.dropFirst("partition-".count))
             guard !name.isEmpty, name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" }) else {
-                throw ConfigError(line: values[key]?.line, key: key, message: "partition names are letters, digits and _")
+                throw ConfigError(
+                    line: values[key]?.line,
+                    key: key,
+                    message: "partition names are letters, digits and _"
+                )
             }
             partitions[name] = try reader.path(key)
         }
         let defaultPartition = reader.string("defaultpartition") ?? "default"
         guard partitions[defaultPartition] != nil else {
-            throw ConfigError(line: nil, key: "partition-\(defaultPartition)", message: "is required (directory for message files)")
+            throw ConfigError(
+                line: nil,
+                key: "partition-\(defaultPartition)",
+                message: "is required (directory for message files)"
+            )
         }
         var config = CorvidConfig(
-            configDirectory: configDirectory, partitions: partitions, defaultPartition: defaultPartition,
+            configDirectory: configDirectory,
+            partitions: partitions,
+            defaultPartition: defaultPartition,
             serverName: reader.string("servername") ?? "localhost",
             admins: (reader.string("admins") ?? "").split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init),
-            lmtpListen: try reader.listen("lmtp_listen", allowUnixSocket: true), imapListen: try reader.listen("imap_listen"),
-            pop3Listen: try reader.listen("pop3_listen"), syncListen: try reader.listen("sync_listen"),
+            lmtpListen: try reader.listen("lmtp_listen", allowUnixSocket: true),
+            imapListen: try reader.listen("imap_listen"),
+            pop3Listen: try reader.listen("pop3_listen"),
+            syncListen: try reader.listen("sync_listen"),
             httpListen: try reader.listen("http_listen"),
             maxMessageSize: try reader.integer("maxmessagesize", range: 1024...(2 << 30)) ?? 50 * 1024 * 1024,
             autocreateQuotaKiB: try reader.quota("autocreate_quota"),
@@ -115,7 +139,8 @@ public struct CorvidConfig: Sendable, Equatable {
             lmtpMaxRecipients: try reader.integer("lmtp_max_recipients", range: 1...100_000) ?? 1000,
             lmtpMaxLineLength: try reader.integer("lmtp_max_line_length", range: 512...1_048_576) ?? 4096,
             lmtpDowncaseRecipients: try reader.bool("lmtp_downcase_rcpt") ?? true,
-            lmtpTimeout: try reader.integer("lmtp_timeout", range: 10...86_400) ?? 300)
+            lmtpTimeout: try reader.integer("lmtp_timeout", range: 10...86_400) ?? 300
+        )
         let known = Set(knownKeys.map(\.key))
         for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
             config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")

@@ -13,16 +13,23 @@ import ServiceLifecycle
 /// `ServiceGroup` until SIGTERM or SIGINT, then drains and exits.
 public enum CorvidServer {
     /// Runs the server. `announce` receives one human-readable line per listener once bound.
-    public static func run(config: CorvidConfig, logger: Logger, announce: @escaping @Sendable (String) -> Void) async throws {
+    public static func run(
+        config: CorvidConfig,
+        logger: Logger,
+        announce: @escaping @Sendable (String) -> Void
+    ) async throws {
         for warning in config.warnings { logger.warning("\(warning)") }
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let store = try SQLiteMailStore(
             configuration: .init(
-                configDirectory: config.configDirectory, partitions: config.partitions,
-                defaultPartition: config.defaultPartition),
-            logger: Logger(label: "corvid.store"))
+                configDirectory: config.configDirectory,
+                partitions: config.partitions,
+                defaultPartition: config.defaultPartition
+            ),
+            logger: Logger(label: "corvid.store")
+        )
         let lock = try ServeLock(configDirectory: config.configDirectory)
         store.startServing()
 
@@ -31,14 +38,24 @@ public enum CorvidServer {
         if let address = config.lmtpListen {
             let lmtp = LMTPConnection(
                 configuration: LMTPConfiguration(
-                    serverName: config.serverName, maxMessageSize: config.maxMessageSize,
-                    maxRecipients: config.lmtpMaxRecipients, maxCommandLine: config.lmtpMaxLineLength,
-                    downcaseRecipients: config.lmtpDowncaseRecipients),
-                store: store, clock: SQLiteMailStore.systemTime, logger: Logger(label: "corvid.lmtp"))
+                    serverName: config.serverName,
+                    maxMessageSize: config.maxMessageSize,
+                    maxRecipients: config.lmtpMaxRecipients,
+                    maxCommandLine: config.lmtpMaxLineLength,
+                    downcaseRecipients: config.lmtpDowncaseRecipients
+                ),
+                store: store,
+                clock: SQLiteMailStore.systemTime,
+                logger: Logger(label: "corvid.lmtp")
+            )
             let service = try await bindOrExplain("lmtp_listen", address) {
                 try await LMTPService.bind(
-                    address, group: group, connection: lmtp, idleTimeout: .seconds(Int64(config.lmtpTimeout)),
-                    logger: Logger(label: "corvid.lmtp"))
+                    address,
+                    group: group,
+                    connection: lmtp,
+                    idleTimeout: .seconds(Int64(config.lmtpTimeout)),
+                    logger: Logger(label: "corvid.lmtp")
+                )
             }
             announce("lmtp  listening on \(address)")
             services.append(service)
@@ -46,28 +63,43 @@ public enum CorvidServer {
         if let address = config.httpListen {
             let service = try await bindOrExplain("http_listen", address) {
                 try await HTTPService(
-                    address: address, group: group, registry: registry,
-                    status: { await statusPage(config: config, store: store) }, logger: Logger(label: "corvid.http"))
+                    address: address,
+                    group: group,
+                    registry: registry,
+                    status: { await statusPage(config: config, store: store) },
+                    logger: Logger(label: "corvid.http")
+                )
             }
             announce("http  listening on \(address) (/metrics, status page at /)")
             services.append(service)
         }
-        for (key, address) in [("imap_listen", config.imapListen), ("pop3_listen", config.pop3Listen), ("sync_listen", config.syncListen)] {
+        for (key, address) in [
+            ("imap_listen", config.imapListen), ("pop3_listen", config.pop3Listen), ("sync_listen", config.syncListen),
+        ] {
             if let address { announce("\(key) \(address) configured, but that service is not in this build yet") }
         }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
-        announce("data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)")
+        announce(
+            "data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)"
+        )
 
         let serviceGroup = ServiceGroup(
             configuration: .init(
-                services: services.map { .init(service: $0) }, gracefulShutdownSignals: [.sigterm, .sigint],
-                logger: logger))
+                services: services.map { .init(service: $0) },
+                gracefulShutdownSignals: [.sigterm, .sigint],
+                logger: logger
+            )
+        )
         try await serviceGroup.run()
         withExtendedLifetime(lock) {}
         logger.info("corvid stopped cleanly")
     }
 
-    private static func bindOrExplain<T>(_ key: String, _ address: ListenAddress, _ body: () async throws -> T) async throws -> T {
+    private static func bindOrExplain<T>(
+        _ key: String,
+        _ address: ListenAddress,
+        _ body: () async throws -> T
+    ) async throws -> T {
         do {
             return try await body()
         } catch {

@@ -13,8 +13,11 @@ final class HTTPService: Service {
     let logger: Logger
 
     init(
-        address: ListenAddress, group: EventLoopGroup, registry: PrometheusCollectorRegistry,
-        status: @escaping @Sendable () async -> String, logger: Logger
+        address: ListenAddress,
+        group: EventLoopGroup,
+        registry: PrometheusCollectorRegistry,
+        status: @escaping @Sendable () async -> String,
+        logger: Logger
     ) async throws {
         guard case .tcp(let host, let port) = address else { throw RuntimeError("http_listen must be host:port") }
         channel = try await ServerBootstrap(group: group)
@@ -23,7 +26,8 @@ final class HTTPService: Service {
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.configureHTTPServerPipeline()
                     return try NIOAsyncChannel<HTTPServerRequestPart, HTTPServerResponsePart>(
-                        wrappingChannelSynchronously: channel)
+                        wrappingChannelSynchronously: channel
+                    )
                 }
             }
         self.registry = registry
@@ -65,7 +69,9 @@ final class HTTPService: Service {
                     var headers = HTTPHeaders()
                     headers.add(name: "Content-Type", value: type)
                     headers.add(name: "Content-Length", value: String(body.utf8.count))
-                    try await output.write(.head(HTTPResponseHead(version: request.version, status: code, headers: headers)))
+                    try await output.write(
+                        .head(HTTPResponseHead(version: request.version, status: code, headers: headers))
+                    )
                     try await output.write(.body(.byteBuffer(ByteBuffer(string: body))))
                     try await output.write(.end(nil))
                     if !request.isKeepAlive { return }

@@ -21,7 +21,10 @@ final class LMTPService: Service {
     private let open = OpenChannels()
 
     static func bind(
-        _ address: ListenAddress, group: EventLoopGroup, connection: LMTPConnection, idleTimeout: TimeAmount,
+        _ address: ListenAddress,
+        group: EventLoopGroup,
+        connection: LMTPConnection,
+        idleTimeout: TimeAmount,
         logger: Logger
     ) async throws -> LMTPService {
         let bootstrap = ServerBootstrap(group: group)
@@ -41,14 +44,20 @@ final class LMTPService: Service {
         case .tcp(let host, let port):
             channel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
         case .unix(let path):
-            channel = try await bootstrap.bind(unixDomainSocketPath: path, cleanupExistingSocketFile: true, childChannelInitializer: initializer)
+            channel = try await bootstrap.bind(
+                unixDomainSocketPath: path,
+                cleanupExistingSocketFile: true,
+                childChannelInitializer: initializer
+            )
         }
         return LMTPService(channel: channel, connection: connection, idleTimeout: idleTimeout, logger: logger)
     }
 
     private init(
-        channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>, connection: LMTPConnection,
-        idleTimeout: TimeAmount, logger: Logger
+        channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>,
+        connection: LMTPConnection,
+        idleTimeout: TimeAmount,
+        logger: Logger
     ) {
         self.channel = channel
         self.connection = connection
@@ -71,7 +80,9 @@ final class LMTPService: Service {
                             let peer = LMTPConnection.Peer(address: client.channel.remoteAddress?.ipAddress ?? "local")
                             do {
                                 try await client.executeThenClose { input, output in
-                                    try await self.connection.run(peer: peer, input: input) { try await output.write($0) }
+                                    try await self.connection.run(peer: peer, input: input) {
+                                        try await output.write($0)
+                                    }
                                 }
                             } catch {
                                 self.logger.debug("lmtp connection closed", metadata: ["error": "\(error)"])
@@ -116,7 +127,8 @@ final class IdleCloser: ChannelInboundHandler, Sendable {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             var bye = context.channel.allocator.buffer(capacity: 64)
             bye.writeString("421 4.4.2 Idle timeout, closing connection\r\n")
-            context.writeAndFlush(NIOAny(bye)).whenComplete { _ in context.close(promise: nil) }
+            context.writeAndFlush(NIOAny(bye), promise: nil)
+            context.close(promise: nil)
             return
         }
         context.fireUserInboundEventTriggered(event)

@@ -10,7 +10,7 @@ struct MaintenanceService: Service {
     let logger: Logger
 
     func run() async throws {
-        try await cancelWhenGracefulShutdown { await self.loop() }
+        await cancelWhenGracefulShutdown { await self.loop() }
     }
 
     private func loop() async {

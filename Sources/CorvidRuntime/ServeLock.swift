@@ -1,5 +1,5 @@
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// An exclusive lock on `<configdirectory>/serve.lock`, held while a process serves or

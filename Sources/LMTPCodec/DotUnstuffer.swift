@@ -24,7 +24,10 @@ public struct DotUnstuffer: Sendable {
     /// Consumes bytes from `input` up to and including the end-of-data line, returning the
     /// decoded message bytes. Bytes after the end-of-data line stay in `input` (pipelined
     /// commands that follow).
-    public mutating func decode(_ input: inout ByteBuffer, allocator: ByteBufferAllocator = ByteBufferAllocator()) -> ByteBuffer {
+    public mutating func decode(
+        _ input: inout ByteBuffer,
+        allocator: ByteBufferAllocator = ByteBufferAllocator()
+    ) -> ByteBuffer {
         var output = allocator.buffer(capacity: input.readableBytes)
         var consumed = 0
         input.withUnsafeReadableBytes { bytes in
@@ -46,7 +49,8 @@ public struct DotUnstuffer: Sendable {
                         spanStart = index + 1
                         state = .dotAtLineStart
                     } else {
-                        state = c == UInt8(ascii: "\r") ? .middleAfterCR : (c == UInt8(ascii: "\n") ? .lineStart : .middle)
+                        state =
+                            c == UInt8(ascii: "\r") ? .middleAfterCR : (c == UInt8(ascii: "\n") ? .lineStart : .middle)
                     }
                     index += 1
                 case .middle:

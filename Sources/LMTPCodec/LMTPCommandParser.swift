@@ -45,9 +45,15 @@ public enum LMTPCommandParser {
         let verb = String(decoding: cursor.consume(while: { $0 != UInt8(ascii: " ") }), as: UTF8.self).uppercased()
         let hasArguments = !cursor.isAtEnd
         switch verb {
-        case "DATA": if hasArguments { throw .syntax("DATA takes no arguments") }; return .data
-        case "RSET": if hasArguments { throw .syntax("RSET takes no arguments") }; return .rset
-        case "QUIT": if hasArguments { throw .syntax("QUIT takes no arguments") }; return .quit
+        case "DATA":
+            if hasArguments { throw .syntax("DATA takes no arguments") }
+            return .data
+        case "RSET":
+            if hasArguments { throw .syntax("RSET takes no arguments") }
+            return .rset
+        case "QUIT":
+            if hasArguments { throw .syntax("QUIT takes no arguments") }
+            return .quit
         case "NOOP": return .noop
         case "MAIL", "RCPT": throw .syntax("expected \(verb == "MAIL" ? "MAIL FROM:<address>" : "RCPT TO:<address>")")
         default: throw .unrecognized

@@ -13,7 +13,8 @@ public struct MailPath: Hashable, Sendable, CustomStringConvertible {
     }
 
     public var description: String {
-        let local = localPart.utf8.allSatisfy { MailPath.isAtext($0) || $0 == UInt8(ascii: ".") }
+        let local =
+            localPart.utf8.allSatisfy { MailPath.isAtext($0) || $0 == UInt8(ascii: ".") }
             ? localPart : "\"" + localPart.replacing("\\", with: "\\\\").replacing("\"", with: "\\\"") + "\""
         return domain.map { "\(local)@\($0)" } ?? local
     }

@@ -14,8 +14,12 @@ public struct LMTPConfiguration: Sendable {
     public var downcaseRecipients: Bool
 
     public init(
-        serverName: String, maxMessageSize: Int = 50 * 1024 * 1024, maxRecipients: Int = 1000,
-        maxCommandLine: Int = 4096, maxErrors: Int = 50, downcaseRecipients: Bool = true
+        serverName: String,
+        maxMessageSize: Int = 50 * 1024 * 1024,
+        maxRecipients: Int = 1000,
+        maxCommandLine: Int = 4096,
+        maxErrors: Int = 50,
+        downcaseRecipients: Bool = true
     ) {
         self.serverName = serverName
         self.maxMessageSize = maxMessageSize

@@ -19,7 +19,12 @@ public struct LMTPConnection: Sendable {
     let clock: @Sendable () -> UnixTime
     let logger: Logger
 
-    public init(configuration: LMTPConfiguration, store: any MailStore, clock: @escaping @Sendable () -> UnixTime, logger: Logger) {
+    public init(
+        configuration: LMTPConfiguration,
+        store: any MailStore,
+        clock: @escaping @Sendable () -> UnixTime,
+        logger: Logger
+    ) {
         self.configuration = configuration
         self.store = store
         self.resolver = RecipientResolver(store: store, downcase: configuration.downcaseRecipients)
@@ -35,7 +40,9 @@ public struct LMTPConnection: Sendable {
 
     /// Runs the session until the peer quits, the input ends or a write fails.
     public func run<Input: AsyncSequence & Sendable>(
-        peer: Peer, input: Input, write: @Sendable (ByteBuffer) async throws -> Void
+        peer: Peer,
+        input: Input,
+        write: @Sendable (ByteBuffer) async throws -> Void
     ) async throws where Input.Element == ByteBuffer {
         let sessionID = SessionID.next()
         var logger = self.logger
@@ -90,7 +97,11 @@ public struct LMTPConnection: Sendable {
 
     /// Processes everything complete in `pending`; returns false once the session is over.
     private func process(
-        _ pending: inout ByteBuffer, _ state: inout DriverState, _ out: inout ByteBuffer, peer: Peer, logger: Logger
+        _ pending: inout ByteBuffer,
+        _ state: inout DriverState,
+        _ out: inout ByteBuffer,
+        peer: Peer,
+        logger: Logger
     ) async throws -> Bool {
         while true {
             if state.session.isReceivingData {
@@ -135,7 +146,11 @@ public struct LMTPConnection: Sendable {
 
     /// Runs one action; returns false when the connection must close.
     private func perform(
-        _ action: LMTPSession.Action, _ state: inout DriverState, _ out: inout ByteBuffer, peer: Peer, logger: Logger
+        _ action: LMTPSession.Action,
+        _ state: inout DriverState,
+        _ out: inout ByteBuffer,
+        peer: Peer,
+        logger: Logger
     ) async throws -> Bool {
         var action = action
         while true {
@@ -180,7 +195,10 @@ public struct LMTPConnection: Sendable {
     }
 
     private func deliver(
-        _ envelope: LMTPSession.Envelope, staging: any MessageStagingWriter, state: inout DriverState, logger: Logger
+        _ envelope: LMTPSession.Envelope,
+        staging: any MessageStagingWriter,
+        state: inout DriverState,
+        logger: Logger
     ) async -> [LMTPReply] {
         let started = clock()
         let staged: StagedMessage
@@ -207,10 +225,12 @@ public struct LMTPConnection: Sendable {
                     metadata: [
                         "mailbox": "\(recipient.mailbox)", "uid": "\(appended.uid)", "guid": "\(staged.guid)",
                         "size": "\(staged.size)",
-                    ])
+                    ]
+                )
             case .failure(let error):
                 replies.append(LMTPReply(for: error))
-                Counter(label: "corvid_lmtp_deliveries_total", dimensions: [("result", error.code.rawValue)]).increment()
+                Counter(label: "corvid_lmtp_deliveries_total", dimensions: [("result", error.code.rawValue)])
+                    .increment()
                 logger.notice("delivery refused", metadata: ["mailbox": "\(recipient.mailbox)", "error": "\(error)"])
             }
         }
@@ -225,12 +245,17 @@ public struct LMTPConnection: Sendable {
         buffer.writeString(
             "Received: from \(sanitize(state.heloName)) (\(sanitize(peer.address)))\r\n"
                 + "\tby \(configuration.serverName) (Corvid) with LMTP id \(state.sessionID)-\(state.messageCount + 1);\r\n"
-                + "\t\(RFC5322Date.format(clock()))\r\n")
+                + "\t\(RFC5322Date.format(clock()))\r\n"
+        )
         return buffer
     }
 
     private func sanitize(_ text: String) -> String {
-        String(text.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7f && $0 != "(" && $0 != ")" }.map(Character.init))
+        String(
+            text.unicodeScalars.filter { $0.value > 0x20 && $0.value < 0x7f && $0 != "(" && $0 != ")" }.map(
+                Character.init
+            )
+        )
     }
 
     private func reply(_ reply: LMTPReply, into out: inout ByteBuffer) {

@@ -5,7 +5,11 @@ import MailStore
 extension LMTPReply {
     static func greeting(_ host: String) -> LMTPReply { LMTPReply(220, nil, "\(host) LMTP Corvid ready") }
     static func lhlo(_ host: String, maxSize: Int) -> LMTPReply {
-        LMTPReply(code: 250, enhancedCode: nil, lines: [host, "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", "SIZE \(maxSize)"])
+        LMTPReply(
+            code: 250,
+            enhancedCode: nil,
+            lines: [host, "8BITMIME", "ENHANCEDSTATUSCODES", "PIPELINING", "SIZE \(maxSize)"]
+        )
     }
     static let senderOK = LMTPReply(250, "2.1.0", "Ok")
     static let recipientOK = LMTPReply(250, "2.1.5", "Ok")

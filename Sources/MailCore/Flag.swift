@@ -111,6 +111,7 @@ public struct FlagSet: Hashable, Sendable {
     public init(systemMask: Int, keywordString: String) {
         self.init(
             systemMask: systemMask,
-            keywords: keywordString.split(separator: " ").compactMap { Flag(String($0)) })
+            keywords: keywordString.split(separator: " ").compactMap { Flag(String($0)) }
+        )
     }
 }

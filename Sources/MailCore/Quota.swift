@@ -10,7 +10,13 @@ public struct QuotaRoot: Hashable, Sendable {
     public var storageUsedBytes: Int64
     public var messagesUsed: Int64
 
-    public init(root: String, storageLimitKiB: Int64?, messageLimit: Int64?, storageUsedBytes: Int64 = 0, messagesUsed: Int64 = 0) {
+    public init(
+        root: String,
+        storageLimitKiB: Int64?,
+        messageLimit: Int64?,
+        storageUsedBytes: Int64 = 0,
+        messagesUsed: Int64 = 0
+    ) {
         self.root = root
         self.storageLimitKiB = storageLimitKiB
         self.messageLimit = messageLimit

@@ -21,7 +21,12 @@ public struct ChangeEvent: Hashable, Sendable {
     public var time: UnixTime
 
     public init(
-        sequence: Int64, user: String?, mailbox: String?, mailboxUniqueID: String?, kind: Kind, modSeq: ModSeq?,
+        sequence: Int64,
+        user: String?,
+        mailbox: String?,
+        mailboxUniqueID: String?,
+        kind: Kind,
+        modSeq: ModSeq?,
         time: UnixTime
     ) {
         self.sequence = sequence

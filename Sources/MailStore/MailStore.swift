@@ -12,7 +12,11 @@ public protocol MailStore: Sendable {
     // MARK: Users
 
     /// Creates a user and its INBOX (`user.NAME`) with a quota root from `quota`.
-    func createUser(_ name: UserName, passwordVerifier: String, quota: QuotaLimits) async throws(MailStoreError)
+    func createUser(
+        _ name: UserName,
+        passwordVerifier: String,
+        quota: QuotaLimits
+    ) async throws(MailStoreError)
         -> UserAccount
     /// The user, or nil if unknown.
     func user(_ name: UserName) async throws(MailStoreError) -> UserAccount?
@@ -46,9 +50,16 @@ public protocol MailStore: Sendable {
     func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter
     /// Delivers one staged message to several mailboxes; each target succeeds or fails on its own.
     /// The staged bytes are consumed either way.
-    func deliver(_ message: StagedMessage, to targets: [DeliveryTarget]) async -> [Result<AppendedMessage, MailStoreError>]
+    func deliver(
+        _ message: StagedMessage,
+        to targets: [DeliveryTarget]
+    ) async -> [Result<AppendedMessage, MailStoreError>]
     /// Changes flags on the given UIDs; returns the records that changed.
-    func storeFlags(_ change: FlagChange, uids: [UID], in name: MailboxName) async throws(MailStoreError)
+    func storeFlags(
+        _ change: FlagChange,
+        uids: [UID],
+        in name: MailboxName
+    ) async throws(MailStoreError)
         -> [MessageRecord]
     /// Expunges the given UIDs, leaving tombstones; returns the UIDs expunged.
     func expunge(uids: [UID], in name: MailboxName) async throws(MailStoreError) -> [UID]

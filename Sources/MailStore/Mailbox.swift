@@ -30,11 +30,25 @@ public struct Mailbox: Hashable, Sendable {
     public var totalSize: Int64
 
     public init(
-        uniqueID: String, name: MailboxName, partition: String, acl: ACL, uidValidity: UIDValidity,
-        lastUID: UInt32 = 0, highestModSeq: ModSeq = ModSeq(1), createdModSeq: ModSeq = ModSeq(1),
-        folderModSeq: ModSeq = ModSeq(1), recentUID: UInt32 = 0, recentTime: UnixTime = 0,
-        lastAppendDate: UnixTime = 0, pop3LastLogin: UnixTime = 0, pop3ShowAfter: UnixTime = 0,
-        options: Int = 0, mailboxType: Int = 0, quotaRoot: String? = nil, messageCount: Int = 0, totalSize: Int64 = 0
+        uniqueID: String,
+        name: MailboxName,
+        partition: String,
+        acl: ACL,
+        uidValidity: UIDValidity,
+        lastUID: UInt32 = 0,
+        highestModSeq: ModSeq = ModSeq(1),
+        createdModSeq: ModSeq = ModSeq(1),
+        folderModSeq: ModSeq = ModSeq(1),
+        recentUID: UInt32 = 0,
+        recentTime: UnixTime = 0,
+        lastAppendDate: UnixTime = 0,
+        pop3LastLogin: UnixTime = 0,
+        pop3ShowAfter: UnixTime = 0,
+        options: Int = 0,
+        mailboxType: Int = 0,
+        quotaRoot: String? = nil,
+        messageCount: Int = 0,
+        totalSize: Int64 = 0
     ) {
         self.uniqueID = uniqueID
         self.name = name

@@ -16,8 +16,15 @@ public struct MessageRecord: Hashable, Sendable {
     public var isExpunged: Bool
 
     public init(
-        uid: UID, modSeq: ModSeq, lastUpdated: UnixTime, internalDate: UnixTime, saveDate: UnixTime,
-        size: Int64, guid: MessageGUID, flags: FlagSet, isExpunged: Bool = false
+        uid: UID,
+        modSeq: ModSeq,
+        lastUpdated: UnixTime,
+        internalDate: UnixTime,
+        saveDate: UnixTime,
+        size: Int64,
+        guid: MessageGUID,
+        flags: FlagSet,
+        isExpunged: Bool = false
     ) {
         self.uid = uid
         self.modSeq = modSeq

@@ -36,7 +36,13 @@ public struct StoreCheckReport: Sendable {
     public var recordsChecked: Int
     public var blobsChecked: Int
 
-    public init(problems: [StoreProblem] = [], notes: [String] = [], mailboxesChecked: Int = 0, recordsChecked: Int = 0, blobsChecked: Int = 0) {
+    public init(
+        problems: [StoreProblem] = [],
+        notes: [String] = [],
+        mailboxesChecked: Int = 0,
+        recordsChecked: Int = 0,
+        blobsChecked: Int = 0
+    ) {
         self.problems = problems
         self.notes = notes
         self.mailboxesChecked = mailboxesChecked

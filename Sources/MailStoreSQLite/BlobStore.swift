@@ -6,9 +6,9 @@ import NIOCore
 import Synchronization
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Content-addressed message files: `<partition>/<g0g1>/<g2g3>/<guid>`, one file per GUID.

@@ -14,7 +14,8 @@ final class ChangeBroadcaster: Sendable {
     func subscribe() -> AsyncStream<ChangeEvent> {
         let id = nextID.add(1, ordering: .relaxed).newValue
         let (stream, continuation) = AsyncStream<ChangeEvent>.makeStream(
-            bufferingPolicy: .bufferingNewest(Self.bufferLimit))
+            bufferingPolicy: .bufferingNewest(Self.bufferLimit)
+        )
         sinks.withLock { $0[id] = continuation }
         continuation.onTermination = { [weak self] _ in
             _ = self?.sinks.withLock { $0.removeValue(forKey: id) }

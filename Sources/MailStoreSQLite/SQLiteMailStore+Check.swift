@@ -23,36 +23,59 @@ extension SQLiteMailStore {
                 if facts.liveCount != mailbox.messageCount || facts.liveSize != mailbox.totalSize {
                     report.problems.append(
                         StoreProblem(
-                            .countMismatch, mailbox.name,
-                            "index says \(mailbox.messageCount) messages / \(mailbox.totalSize) bytes, records say \(facts.liveCount) / \(facts.liveSize)"))
+                            .countMismatch,
+                            mailbox.name,
+                            "index says \(mailbox.messageCount) messages / \(mailbox.totalSize) bytes, records say \(facts.liveCount) / \(facts.liveSize)"
+                        )
+                    )
                 }
                 if facts.maxUID > mailbox.lastUID {
-                    report.problems.append(StoreProblem(.uidInvariant, mailbox.name, "record UID \(facts.maxUID) above last_uid \(mailbox.lastUID)"))
+                    report.problems.append(
+                        StoreProblem(
+                            .uidInvariant,
+                            mailbox.name,
+                            "record UID \(facts.maxUID) above last_uid \(mailbox.lastUID)"
+                        )
+                    )
                 }
                 if facts.maxModSeq > mailbox.highestModSeq {
                     report.problems.append(
-                        StoreProblem(.modseqInvariant, mailbox.name, "record modseq \(facts.maxModSeq) above highestmodseq \(mailbox.highestModSeq)"))
+                        StoreProblem(
+                            .modseqInvariant,
+                            mailbox.name,
+                            "record modseq \(facts.maxModSeq) above highestmodseq \(mailbox.highestModSeq)"
+                        )
+                    )
                 }
             }
             for (guid, count) in snapshot.liveReferences.sorted(by: { $0.key < $1.key }) {
                 guard let blob = snapshot.blobs[guid] else {
-                    report.problems.append(StoreProblem(.orphanRecord, guid, "\(count) live record(s) name a GUID with no stored file"))
+                    report.problems.append(
+                        StoreProblem(.orphanRecord, guid, "\(count) live record(s) name a GUID with no stored file")
+                    )
                     continue
                 }
                 if blob.refcount != count {
-                    report.problems.append(StoreProblem(.refcountMismatch, guid, "refcount \(blob.refcount), live records \(count)"))
+                    report.problems.append(
+                        StoreProblem(.refcountMismatch, guid, "refcount \(blob.refcount), live records \(count)")
+                    )
                 }
             }
             for (guid, blob) in snapshot.blobs where blob.refcount > 0 && snapshot.liveReferences[guid] == nil {
-                report.problems.append(StoreProblem(.refcountMismatch, guid, "refcount \(blob.refcount), live records 0"))
+                report.problems.append(
+                    StoreProblem(.refcountMismatch, guid, "refcount \(blob.refcount), live records 0")
+                )
             }
             for quota in snapshot.quotaRoots {
                 let used = snapshot.quotaUsage[quota.root] ?? (0, 0)
                 if used.bytes != quota.storageUsedBytes || used.messages != quota.messagesUsed {
                     report.problems.append(
                         StoreProblem(
-                            .quotaMismatch, quota.root,
-                            "usage says \(quota.storageUsedBytes) bytes / \(quota.messagesUsed) messages, mailboxes sum to \(used.bytes) / \(used.messages)"))
+                            .quotaMismatch,
+                            quota.root,
+                            "usage says \(quota.storageUsedBytes) bytes / \(quota.messagesUsed) messages, mailboxes sum to \(used.bytes) / \(used.messages)"
+                        )
+                    )
                 }
             }
             // Message files: every referenced blob must be whole.
@@ -63,7 +86,9 @@ extension SQLiteMailStore {
             for (hex, blob) in snapshot.blobs.sorted(by: { $0.key < $1.key }) where blob.refcount > 0 {
                 guard let guid = MessageGUID(hex: hex) else { continue }
                 guard onDisk.contains(hex) else {
-                    report.problems.append(StoreProblem(.blobMissing, hex, "file missing on partition \(blob.partition)"))
+                    report.problems.append(
+                        StoreProblem(.blobMissing, hex, "file missing on partition \(blob.partition)")
+                    )
                     continue
                 }
                 report.blobsChecked += 1
@@ -72,7 +97,12 @@ extension SQLiteMailStore {
                     let (actual, size) = try blobs.hash(guid, partition: blob.partition)
                     if actual != guid || size != blob.size {
                         report.problems.append(
-                            StoreProblem(.blobCorrupt, hex, "file hashes to \(actual) with \(size) bytes, expected \(blob.size) bytes"))
+                            StoreProblem(
+                                .blobCorrupt,
+                                hex,
+                                "file hashes to \(actual) with \(size) bytes, expected \(blob.size) bytes"
+                            )
+                        )
                     }
                 } catch {
                     report.problems.append(StoreProblem(.blobMissing, hex, "\(error)"))
@@ -80,7 +110,9 @@ extension SQLiteMailStore {
             }
             let unreferenced = onDisk.subtracting(snapshot.blobs.keys).count
             if unreferenced > 0 {
-                report.notes.append("\(unreferenced) message file(s) without an index row (left by an interrupted commit; never acknowledged; reconstruct removes them)")
+                report.notes.append(
+                    "\(unreferenced) message file(s) without an index row (left by an interrupted commit; never acknowledged; reconstruct removes them)"
+                )
             }
             let garbage = snapshot.blobs.values.filter { $0.refcount == 0 }.count
             if garbage > 0 {
@@ -108,22 +140,30 @@ extension SQLiteMailStore {
         let diskFiles = onDisk
         return try await write { db, files in
             var actions: [String] = []
-            let referenced = try Row.fetchAll(db, sql: "SELECT guid, COUNT(*) AS n, MAX(size) AS size FROM records WHERE expunged = 0 GROUP BY guid")
+            let referenced = try Row.fetchAll(
+                db,
+                sql: "SELECT guid, COUNT(*) AS n, MAX(size) AS size FROM records WHERE expunged = 0 GROUP BY guid"
+            )
             let blobRows = Dictionary(
-                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT guid, partition FROM blobs").map { ($0["guid"] as String, $0["partition"] as String) })
+                uniqueKeysWithValues: try Row.fetchAll(db, sql: "SELECT guid, partition FROM blobs").map {
+                    ($0["guid"] as String, $0["partition"] as String)
+                }
+            )
             for row in referenced {
                 let hex: String = row["guid"]
                 guard let guid = MessageGUID(hex: hex) else { continue }
                 let partition = blobRows[hex] ?? diskFiles[hex]
                 var healthy = false
-                if let partition, diskFiles[hex] != nil, let (actual, size) = try? blobStore.hash(guid, partition: partition),
+                if let partition, diskFiles[hex] != nil,
+                    let (actual, size) = try? blobStore.hash(guid, partition: partition),
                     actual == guid
                 {
                     healthy = true
                     if blobRows[hex] == nil {
                         try db.execute(
                             sql: "INSERT INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, 0)",
-                            arguments: [hex, partition, size])
+                            arguments: [hex, partition, size]
+                        )
                         actions.append("registered message file \(hex) that had lost its index row")
                     }
                 } else if let partition, diskFiles[hex] != nil {
@@ -134,34 +174,50 @@ extension SQLiteMailStore {
                 }
                 if !healthy {
                     let lost = try Row.fetchAll(
-                        db, sql: "SELECT m.name AS name, r.uid AS uid FROM records r JOIN mailboxes m ON m.id = r.mailbox_id WHERE r.guid = ? AND r.expunged = 0",
-                        arguments: [hex])
+                        db,
+                        sql:
+                            "SELECT m.name AS name, r.uid AS uid FROM records r JOIN mailboxes m ON m.id = r.mailbox_id WHERE r.guid = ? AND r.expunged = 0",
+                        arguments: [hex]
+                    )
                     for item in lost {
-                        actions.append("removed record \(item["name"] as String) UID \(item["uid"] as Int64): its message \(hex) is missing or corrupt")
+                        actions.append(
+                            "removed record \(item["name"] as String) UID \(item["uid"] as Int64): its message \(hex) is missing or corrupt"
+                        )
                     }
                     try db.execute(sql: "DELETE FROM records WHERE guid = ? AND expunged = 0", arguments: [hex])
                     try db.execute(sql: "DELETE FROM blobs WHERE guid = ?", arguments: [hex])
                 }
             }
             // Reference counts from the surviving records.
-            try db.execute(sql: "UPDATE blobs SET refcount = (SELECT COUNT(*) FROM records r WHERE r.guid = blobs.guid AND r.expunged = 0)")
+            try db.execute(
+                sql:
+                    "UPDATE blobs SET refcount = (SELECT COUNT(*) FROM records r WHERE r.guid = blobs.guid AND r.expunged = 0)"
+            )
             // Mailbox counters: counts exact, UID and modseq only ever raised.
-            let mailboxes = try Row.fetchAll(db, sql: "SELECT id, name, last_uid, highestmodseq, message_count, total_size FROM mailboxes")
+            let mailboxes = try Row.fetchAll(
+                db,
+                sql: "SELECT id, name, last_uid, highestmodseq, message_count, total_size FROM mailboxes"
+            )
             for mailbox in mailboxes {
                 let id: Int64 = mailbox["id"]
                 let facts = try Row.fetchOne(
                     db,
-                    sql: "SELECT COUNT(*) FILTER (WHERE expunged = 0) AS n, COALESCE(SUM(size) FILTER (WHERE expunged = 0), 0) AS bytes, COALESCE(MAX(uid), 0) AS maxuid, COALESCE(MAX(modseq), 0) AS maxmodseq FROM records WHERE mailbox_id = ?",
-                    arguments: [id])!
-                let count: Int64 = facts["n"], bytes: Int64 = facts["bytes"]
+                    sql:
+                        "SELECT COUNT(*) FILTER (WHERE expunged = 0) AS n, COALESCE(SUM(size) FILTER (WHERE expunged = 0), 0) AS bytes, COALESCE(MAX(uid), 0) AS maxuid, COALESCE(MAX(modseq), 0) AS maxmodseq FROM records WHERE mailbox_id = ?",
+                    arguments: [id]
+                )!
+                let count: Int64 = facts["n"]
+                let bytes: Int64 = facts["bytes"]
                 let lastUID = max(mailbox["last_uid"] as Int64, facts["maxuid"] as Int64)
                 let highest = max(mailbox["highestmodseq"] as Int64, facts["maxmodseq"] as Int64)
                 if count != mailbox["message_count"] as Int64 || bytes != mailbox["total_size"] as Int64
                     || lastUID != mailbox["last_uid"] as Int64 || highest != mailbox["highestmodseq"] as Int64
                 {
                     try db.execute(
-                        sql: "UPDATE mailboxes SET message_count = ?, total_size = ?, last_uid = ?, highestmodseq = ? WHERE id = ?",
-                        arguments: [count, bytes, lastUID, highest, id])
+                        sql:
+                            "UPDATE mailboxes SET message_count = ?, total_size = ?, last_uid = ?, highestmodseq = ? WHERE id = ?",
+                        arguments: [count, bytes, lastUID, highest, id]
+                    )
                     actions.append("recomputed counters of \(mailbox["name"] as String)")
                 }
             }
@@ -206,10 +262,18 @@ private struct CheckSnapshot {
     var quotaUsage: [String: (bytes: Int64, messages: Int64)] = [:]
 
     init(_ db: Database) throws {
-        for row in try Row.fetchAll(db, sql: "SELECT id, name, message_count, total_size, last_uid, highestmodseq, quotaroot FROM mailboxes") {
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT id, name, message_count, total_size, last_uid, highestmodseq, quotaroot FROM mailboxes"
+        ) {
             let facts = MailboxFacts(
-                id: row["id"], name: row["name"], messageCount: row["message_count"], totalSize: row["total_size"],
-                lastUID: row["last_uid"], highestModSeq: row["highestmodseq"])
+                id: row["id"],
+                name: row["name"],
+                messageCount: row["message_count"],
+                totalSize: row["total_size"],
+                lastUID: row["last_uid"],
+                highestModSeq: row["highestmodseq"]
+            )
             mailboxes.append(facts)
             if let root: String = row["quotaroot"] {
                 let current = quotaUsage[root] ?? (0, 0)
@@ -218,13 +282,19 @@ private struct CheckSnapshot {
         }
         for row in try Row.fetchAll(
             db,
-            sql: "SELECT mailbox_id, COUNT(*) AS n, COUNT(*) FILTER (WHERE expunged = 0) AS live, COALESCE(SUM(size) FILTER (WHERE expunged = 0), 0) AS bytes, MAX(uid) AS maxuid, MAX(modseq) AS maxmodseq FROM records GROUP BY mailbox_id")
-        {
+            sql:
+                "SELECT mailbox_id, COUNT(*) AS n, COUNT(*) FILTER (WHERE expunged = 0) AS live, COALESCE(SUM(size) FILTER (WHERE expunged = 0), 0) AS bytes, MAX(uid) AS maxuid, MAX(modseq) AS maxmodseq FROM records GROUP BY mailbox_id"
+        ) {
             recordFacts[row["mailbox_id"]] = RecordFacts(
-                liveCount: row["live"], liveSize: row["bytes"], maxUID: row["maxuid"], maxModSeq: row["maxmodseq"])
+                liveCount: row["live"],
+                liveSize: row["bytes"],
+                maxUID: row["maxuid"],
+                maxModSeq: row["maxmodseq"]
+            )
             recordCount += row["n"] as Int
         }
-        for row in try Row.fetchAll(db, sql: "SELECT guid, COUNT(*) AS n FROM records WHERE expunged = 0 GROUP BY guid") {
+        for row in try Row.fetchAll(db, sql: "SELECT guid, COUNT(*) AS n FROM records WHERE expunged = 0 GROUP BY guid")
+        {
             liveReferences[row["guid"]] = row["n"]
         }
         for row in try Row.fetchAll(db, sql: "SELECT guid, partition, size, refcount FROM blobs") {
@@ -233,8 +303,13 @@ private struct CheckSnapshot {
         for row in try Row.fetchAll(db, sql: "SELECT * FROM quotaroots") {
             quotaRoots.append(
                 QuotaRoot(
-                    root: row["root"], storageLimitKiB: row["storage_limit"], messageLimit: row["message_limit"],
-                    storageUsedBytes: row["storage_used"], messagesUsed: row["messages_used"]))
+                    root: row["root"],
+                    storageLimitKiB: row["storage_limit"],
+                    messageLimit: row["message_limit"],
+                    storageUsedBytes: row["storage_used"],
+                    messagesUsed: row["messages_used"]
+                )
+            )
         }
     }
 }
@@ -252,5 +327,5 @@ extension CheckSnapshot.BlobFacts: Sendable {}
 extension RecordFacts: Sendable {}
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif

@@ -4,13 +4,22 @@ import MailStore
 import Synchronization
 
 extension SQLiteMailStore {
-    public func deliver(_ message: StagedMessage, to targets: [DeliveryTarget]) async -> [Result<AppendedMessage, MailStoreError>] {
+    public func deliver(
+        _ message: StagedMessage,
+        to targets: [DeliveryTarget]
+    ) async -> [Result<AppendedMessage, MailStoreError>] {
         let now = clock()
         return await withCheckedContinuation { continuation in
             submit(
                 DeliveryJob(
-                    message: message, targets: targets, partition: configuration.defaultPartition, blobs: blobs, now: now,
-                    continuation: continuation))
+                    message: message,
+                    targets: targets,
+                    partition: configuration.defaultPartition,
+                    blobs: blobs,
+                    now: now,
+                    continuation: continuation
+                )
+            )
         }
     }
 }
@@ -35,7 +44,11 @@ final class DeliveryJob: WriteJob {
     }
 
     init(
-        message: StagedMessage, targets: [DeliveryTarget], partition: String, blobs: BlobStore, now: UnixTime,
+        message: StagedMessage,
+        targets: [DeliveryTarget],
+        partition: String,
+        blobs: BlobStore,
+        now: UnixTime,
         continuation: CheckedContinuation<[Result<AppendedMessage, MailStoreError>], Never>
     ) {
         self.message = message
@@ -64,7 +77,8 @@ final class DeliveryJob: WriteJob {
         // The row starts unreferenced: if every target fails, garbage collection removes the file.
         try db.execute(
             sql: "INSERT INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, 0)",
-            arguments: [hex, partition, message.size])
+            arguments: [hex, partition, message.size]
+        )
         batch.knownBlobs.insert(hex)
         batch.partitionsToSync.insert(partition)
     }
@@ -96,8 +110,11 @@ final class DeliveryJob: WriteJob {
         guard
             let row = try Row.fetchOne(
                 db.cachedStatement(
-                    sql: "SELECT id, uniqueid, uidvalidity, last_uid, highestmodseq, quotaroot FROM mailboxes WHERE name = ?"),
-                arguments: [target.mailbox.internalName])
+                    sql:
+                        "SELECT id, uniqueid, uidvalidity, last_uid, highestmodseq, quotaroot FROM mailboxes WHERE name = ?"
+                ),
+                arguments: [target.mailbox.internalName]
+            )
         else {
             throw MailStoreError(.nonexistent, "mailbox \(target.mailbox) does not exist")
         }
@@ -128,17 +145,28 @@ final class DeliveryJob: WriteJob {
         ).execute(arguments: [Int64(uid), Int64(modseq.rawValue), message.size, now, id])
         if let quotaRoot {
             try db.cachedStatement(
-                sql: "UPDATE quotaroots SET storage_used = storage_used + ?, messages_used = messages_used + 1 WHERE root = ?"
+                sql:
+                    "UPDATE quotaroots SET storage_used = storage_used + ?, messages_used = messages_used + 1 WHERE root = ?"
             ).execute(arguments: [message.size, quotaRoot])
         }
         try db.cachedStatement(sql: "UPDATE blobs SET refcount = refcount + 1 WHERE guid = ?")
             .execute(arguments: [message.guid.hex])
         try SQLiteMailStore.recordChange(
-            db, &batch, kind: .append, user: target.mailbox.owner?.name, mailbox: target.mailbox.internalName,
-            uniqueID: row["uniqueid"], modSeq: modseq, now: now)
+            db,
+            &batch,
+            kind: .append,
+            user: target.mailbox.owner?.name,
+            mailbox: target.mailbox.internalName,
+            uniqueID: row["uniqueid"],
+            modSeq: modseq,
+            now: now
+        )
         return AppendedMessage(
-            mailbox: target.mailbox, uidValidity: UIDValidity(UInt32(row["uidvalidity"] as Int64)), uid: UID(uid),
-            modSeq: modseq)
+            mailbox: target.mailbox,
+            uidValidity: UIDValidity(UInt32(row["uidvalidity"] as Int64)),
+            uid: UID(uid),
+            modSeq: modseq
+        )
     }
 
     func finish(commitError: MailStoreError?, events: [ChangeEvent]) {

@@ -2,12 +2,18 @@ import GRDB
 import MailCore
 import MailStore
 
+import struct Foundation.Data
+
 /// Users, mailboxes, flags, expunge, quota and per-user state. Each public call is one
 /// group-committed job; each invariant is kept inside that one transaction.
 extension SQLiteMailStore {
     // MARK: Users
 
-    public func createUser(_ name: UserName, passwordVerifier: String, quota: QuotaLimits) async throws(MailStoreError)
+    public func createUser(
+        _ name: UserName,
+        passwordVerifier: String,
+        quota: QuotaLimits
+    ) async throws(MailStoreError)
         -> UserAccount
     {
         let now = clock()
@@ -18,13 +24,23 @@ extension SQLiteMailStore {
             }
             try db.execute(
                 sql: "INSERT INTO users(name, verifier, created_at) VALUES (?, ?, ?)",
-                arguments: [name.name, passwordVerifier, now])
+                arguments: [name.name, passwordVerifier, now]
+            )
             let inbox = MailboxName.inbox(of: name)
             try Self.upsertQuotaRoot(db, inbox.internalName, quota)
             if try Self.fetchMailbox(db, inbox) == nil {
                 _ = try Self.insertMailbox(db, &files, inbox, acl: nil, partition: partition, now: now)
             }
-            try Self.recordChange(db, &files, kind: .userCreate, user: name.name, mailbox: nil, uniqueID: nil, modSeq: nil, now: now)
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .userCreate,
+                user: name.name,
+                mailbox: nil,
+                uniqueID: nil,
+                modSeq: nil,
+                now: now
+            )
             return UserAccount(name: name, passwordVerifier: passwordVerifier, createdAt: now)
         }
     }
@@ -39,13 +55,16 @@ extension SQLiteMailStore {
     public func deleteUser(_ name: UserName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name.name]) == true else {
+            guard try Bool.fetchOne(db, sql: "SELECT 1 FROM users WHERE name = ?", arguments: [name.name]) == true
+            else {
                 throw MailStoreError(.nonexistent, "user \(name) does not exist")
             }
             let inbox = MailboxName.inbox(of: name)
             let names = try String.fetchAll(
-                db, sql: "SELECT name FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name DESC",
-                arguments: [inbox.internalName, inbox.internalName + ".", inbox.internalName + "/"])
+                db,
+                sql: "SELECT name FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name DESC",
+                arguments: [inbox.internalName, inbox.internalName + ".", inbox.internalName + "/"]
+            )
             for raw in names {
                 try Self.removeMailbox(db, &files, try MailboxName(internal: raw), now: now)
             }
@@ -53,7 +72,16 @@ extension SQLiteMailStore {
             try db.execute(sql: "DELETE FROM subscriptions WHERE user = ?", arguments: [name.name])
             try db.execute(sql: "DELETE FROM seen WHERE user = ?", arguments: [name.name])
             try db.execute(sql: "DELETE FROM users WHERE name = ?", arguments: [name.name])
-            try Self.recordChange(db, &files, kind: .userDelete, user: name.name, mailbox: nil, uniqueID: nil, modSeq: nil, now: now)
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .userDelete,
+                user: name.name,
+                mailbox: nil,
+                uniqueID: nil,
+                modSeq: nil,
+                now: now
+            )
         }
     }
 
@@ -81,33 +109,63 @@ extension SQLiteMailStore {
             let modseq = mailbox.highestModSeq.next
             try db.execute(
                 sql: "UPDATE mailboxes SET acl = ?, highestmodseq = ?, foldermodseq = ? WHERE name = ?",
-                arguments: [acl.cyrusString, Int64(modseq.rawValue), Int64(modseq.rawValue), name.internalName])
-            try Self.recordChange(db, &files, kind: .mailboxMeta, user: name.owner?.name, mailbox: name.internalName, uniqueID: mailbox.uniqueID, modSeq: modseq, now: now)
+                arguments: [acl.cyrusString, Int64(modseq.rawValue), Int64(modseq.rawValue), name.internalName]
+            )
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .mailboxMeta,
+                user: name.owner?.name,
+                mailbox: name.internalName,
+                uniqueID: mailbox.uniqueID,
+                modSeq: modseq,
+                now: now
+            )
         }
     }
 
     /// Inserts a mailbox row; the caller's transaction makes it durable.
     static func insertMailbox(
-        _ db: Database, _ files: inout BatchFiles, _ name: MailboxName, acl: ACL?, partition: String, now: UnixTime
+        _ db: Database,
+        _ files: inout BatchFiles,
+        _ name: MailboxName,
+        acl: ACL?,
+        partition: String,
+        now: UnixTime
     ) throws -> Mailbox {
-        if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailboxes WHERE name = ?", arguments: [name.internalName]) == true {
+        if try Bool.fetchOne(db, sql: "SELECT 1 FROM mailboxes WHERE name = ?", arguments: [name.internalName]) == true
+        {
             throw MailStoreError(.alreadyExists, "mailbox \(name) already exists")
         }
         if let owner = name.owner, !name.isInbox,
-            try Bool.fetchOne(db, sql: "SELECT 1 FROM mailboxes WHERE name = ?", arguments: [MailboxName.inbox(of: owner).internalName]) != true
+            try Bool.fetchOne(
+                db,
+                sql: "SELECT 1 FROM mailboxes WHERE name = ?",
+                arguments: [MailboxName.inbox(of: owner).internalName]
+            ) != true
         {
             throw MailStoreError(.nonexistent, "the INBOX of \(owner) does not exist")
         }
         let previous = try Int64.fetchOne(db, sql: "SELECT value FROM counters WHERE name = 'uidvalidity'")
-        let uidValidity = UIDValidity.generate(now: now, previous: previous.map { UIDValidity(UInt32(truncatingIfNeeded: $0)) })
+        let uidValidity = UIDValidity.generate(
+            now: now,
+            previous: previous.map { UIDValidity(UInt32(truncatingIfNeeded: $0)) }
+        )
         try db.execute(
-            sql: "INSERT INTO counters(name, value) VALUES ('uidvalidity', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
-            arguments: [Int64(uidValidity.rawValue)])
+            sql:
+                "INSERT INTO counters(name, value) VALUES ('uidvalidity', ?) ON CONFLICT(name) DO UPDATE SET value = excluded.value",
+            arguments: [Int64(uidValidity.rawValue)]
+        )
         let effectiveACL = acl ?? name.owner.map(ACL.owner) ?? ACL()
         let quotaRoot = try nearestQuotaRoot(db, name)
         let mailbox = Mailbox(
-            uniqueID: makeUniqueID(), name: name, partition: partition, acl: effectiveACL, uidValidity: uidValidity,
-            quotaRoot: quotaRoot)
+            uniqueID: makeUniqueID(),
+            name: name,
+            partition: partition,
+            acl: effectiveACL,
+            uidValidity: uidValidity,
+            quotaRoot: quotaRoot
+        )
         try db.execute(
             sql: """
                 INSERT INTO mailboxes(uniqueid, name, owner, partition, acl, uidvalidity, highestmodseq, createdmodseq,
@@ -117,8 +175,18 @@ extension SQLiteMailStore {
             arguments: [
                 mailbox.uniqueID, name.internalName, name.owner?.name, partition, effectiveACL.cyrusString,
                 Int64(uidValidity.rawValue), quotaRoot,
-            ])
-        try recordChange(db, &files, kind: .mailboxCreate, user: name.owner?.name, mailbox: name.internalName, uniqueID: mailbox.uniqueID, modSeq: ModSeq(1), now: now)
+            ]
+        )
+        try recordChange(
+            db,
+            &files,
+            kind: .mailboxCreate,
+            user: name.owner?.name,
+            mailbox: name.internalName,
+            uniqueID: mailbox.uniqueID,
+            modSeq: ModSeq(1),
+            now: now
+        )
         return mailbox
     }
 
@@ -128,18 +196,33 @@ extension SQLiteMailStore {
             throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
         }
         let id = try mailboxID(db, name)
-        let live = try Row.fetchAll(db, sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND expunged = 0", arguments: [id])
+        let live = try Row.fetchAll(
+            db,
+            sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND expunged = 0",
+            arguments: [id]
+        )
         for row in live { try releaseBlob(db, row["guid"]) }
         if let root = mailbox.quotaRoot {
             try db.execute(
-                sql: "UPDATE quotaroots SET storage_used = storage_used - ?, messages_used = messages_used - ? WHERE root = ?",
-                arguments: [mailbox.totalSize, mailbox.messageCount, root])
+                sql:
+                    "UPDATE quotaroots SET storage_used = storage_used - ?, messages_used = messages_used - ? WHERE root = ?",
+                arguments: [mailbox.totalSize, mailbox.messageCount, root]
+            )
         }
         try db.execute(sql: "DELETE FROM records WHERE mailbox_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM annotations WHERE mailbox_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM seen WHERE uniqueid = ?", arguments: [mailbox.uniqueID])
         try db.execute(sql: "DELETE FROM mailboxes WHERE id = ?", arguments: [id])
-        try recordChange(db, &files, kind: .mailboxDelete, user: name.owner?.name, mailbox: name.internalName, uniqueID: mailbox.uniqueID, modSeq: mailbox.highestModSeq.next, now: now)
+        try recordChange(
+            db,
+            &files,
+            kind: .mailboxDelete,
+            user: name.owner?.name,
+            mailbox: name.internalName,
+            uniqueID: mailbox.uniqueID,
+            modSeq: mailbox.highestModSeq.next,
+            now: now
+        )
     }
 
     /// Drops one reference to a blob; files with no references are collected later.
@@ -152,7 +235,9 @@ extension SQLiteMailStore {
     static func nearestQuotaRoot(_ db: Database, _ name: MailboxName) throws -> String? {
         var candidate: MailboxName? = name
         while let current = candidate {
-            if try Bool.fetchOne(db, sql: "SELECT 1 FROM quotaroots WHERE root = ?", arguments: [current.internalName]) == true {
+            if try Bool.fetchOne(db, sql: "SELECT 1 FROM quotaroots WHERE root = ?", arguments: [current.internalName])
+                == true
+            {
                 return current.internalName
             }
             candidate = current.parent
@@ -166,7 +251,8 @@ extension SQLiteMailStore {
                 INSERT INTO quotaroots(root, storage_limit, message_limit) VALUES (?, ?, ?)
                 ON CONFLICT(root) DO UPDATE SET storage_limit = excluded.storage_limit, message_limit = excluded.message_limit
                 """,
-            arguments: [root, limits.storageKiB, limits.messages])
+            arguments: [root, limits.storageKiB, limits.messages]
+        )
     }
 
     /// A new mailbox uniqueid: 128 random bits in UUID form, as Cyrus 3 generates them.
@@ -184,7 +270,11 @@ extension SQLiteMailStore {
 
     // MARK: Flags and expunge
 
-    public func storeFlags(_ change: FlagChange, uids: [UID], in name: MailboxName) async throws(MailStoreError) -> [MessageRecord] {
+    public func storeFlags(
+        _ change: FlagChange,
+        uids: [UID],
+        in name: MailboxName
+    ) async throws(MailStoreError) -> [MessageRecord] {
         let now = clock()
         return try await write { db, files in
             guard let mailbox = try Self.fetchMailbox(db, name) else {
@@ -196,7 +286,8 @@ extension SQLiteMailStore {
             for uid in uids {
                 guard
                     var record = try Row.fetchOne(
-                        db, sql: "SELECT * FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0",
+                        db,
+                        sql: "SELECT * FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0",
                         arguments: [id, Int64(uid.rawValue)]
                     ).map(Self.record(from:))
                 else { continue }
@@ -206,13 +297,29 @@ extension SQLiteMailStore {
                 record.modSeq = modseq
                 record.lastUpdated = now
                 try db.execute(
-                    sql: "UPDATE records SET system_flags = ?, keywords = ?, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?",
-                    arguments: [flags.systemMask, flags.keywordString, Int64(modseq.rawValue), now, id, Int64(uid.rawValue)])
+                    sql:
+                        "UPDATE records SET system_flags = ?, keywords = ?, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?",
+                    arguments: [
+                        flags.systemMask, flags.keywordString, Int64(modseq.rawValue), now, id, Int64(uid.rawValue),
+                    ]
+                )
                 changed.append(record)
             }
             if !changed.isEmpty {
-                try db.execute(sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", arguments: [Int64(modseq.rawValue), id])
-                try Self.recordChange(db, &files, kind: .flags, user: name.owner?.name, mailbox: name.internalName, uniqueID: mailbox.uniqueID, modSeq: modseq, now: now)
+                try db.execute(
+                    sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?",
+                    arguments: [Int64(modseq.rawValue), id]
+                )
+                try Self.recordChange(
+                    db,
+                    &files,
+                    kind: .flags,
+                    user: name.owner?.name,
+                    mailbox: name.internalName,
+                    uniqueID: mailbox.uniqueID,
+                    modSeq: modseq,
+                    now: now
+                )
             }
             return changed
         }
@@ -231,26 +338,43 @@ extension SQLiteMailStore {
             for uid in uids {
                 guard
                     let row = try Row.fetchOne(
-                        db, sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0",
-                        arguments: [id, Int64(uid.rawValue)])
+                        db,
+                        sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0",
+                        arguments: [id, Int64(uid.rawValue)]
+                    )
                 else { continue }
                 try db.execute(
-                    sql: "UPDATE records SET expunged = 1, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?",
-                    arguments: [Int64(modseq.rawValue), now, id, Int64(uid.rawValue)])
+                    sql:
+                        "UPDATE records SET expunged = 1, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?",
+                    arguments: [Int64(modseq.rawValue), now, id, Int64(uid.rawValue)]
+                )
                 try Self.releaseBlob(db, row["guid"])
                 bytes += row["size"] as Int64
                 expunged.append(uid)
             }
             if !expunged.isEmpty {
                 try db.execute(
-                    sql: "UPDATE mailboxes SET highestmodseq = ?, message_count = message_count - ?, total_size = total_size - ? WHERE id = ?",
-                    arguments: [Int64(modseq.rawValue), expunged.count, bytes, id])
+                    sql:
+                        "UPDATE mailboxes SET highestmodseq = ?, message_count = message_count - ?, total_size = total_size - ? WHERE id = ?",
+                    arguments: [Int64(modseq.rawValue), expunged.count, bytes, id]
+                )
                 if let root = mailbox.quotaRoot {
                     try db.execute(
-                        sql: "UPDATE quotaroots SET storage_used = storage_used - ?, messages_used = messages_used - ? WHERE root = ?",
-                        arguments: [bytes, expunged.count, root])
+                        sql:
+                            "UPDATE quotaroots SET storage_used = storage_used - ?, messages_used = messages_used - ? WHERE root = ?",
+                        arguments: [bytes, expunged.count, root]
+                    )
                 }
-                try Self.recordChange(db, &files, kind: .expunge, user: name.owner?.name, mailbox: name.internalName, uniqueID: mailbox.uniqueID, modSeq: modseq, now: now)
+                try Self.recordChange(
+                    db,
+                    &files,
+                    kind: .expunge,
+                    user: name.owner?.name,
+                    mailbox: name.internalName,
+                    uniqueID: mailbox.uniqueID,
+                    modSeq: modseq,
+                    now: now
+                )
             }
             return expunged
         }
@@ -267,16 +391,30 @@ extension SQLiteMailStore {
             try Self.upsertQuotaRoot(db, root, limits)
             // Mailboxes at or below the root whose current root is shallower now count here.
             let below = try Row.fetchAll(
-                db, sql: "SELECT id, quotaroot FROM mailboxes WHERE name = ? OR (name > ? AND name < ?)",
-                arguments: [root, root + ".", root + "/"])
+                db,
+                sql: "SELECT id, quotaroot FROM mailboxes WHERE name = ? OR (name > ? AND name < ?)",
+                arguments: [root, root + ".", root + "/"]
+            )
             for row in below {
                 let current: String? = row["quotaroot"]
                 if current == nil || current!.count < root.count {
-                    try db.execute(sql: "UPDATE mailboxes SET quotaroot = ? WHERE id = ?", arguments: [root, row["id"] as Int64])
+                    try db.execute(
+                        sql: "UPDATE mailboxes SET quotaroot = ? WHERE id = ?",
+                        arguments: [root, row["id"] as Int64]
+                    )
                 }
             }
             try Self.recomputeQuotaUsage(db, root)
-            try Self.recordChange(db, &files, kind: .quota, user: rootName.owner?.name, mailbox: root, uniqueID: nil, modSeq: nil, now: now)
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .quota,
+                user: rootName.owner?.name,
+                mailbox: root,
+                uniqueID: nil,
+                modSeq: nil,
+                now: now
+            )
         }
     }
 
@@ -289,7 +427,8 @@ extension SQLiteMailStore {
                   messages_used = (SELECT COALESCE(SUM(message_count), 0) FROM mailboxes WHERE quotaroot = ?)
                 WHERE root = ?
                 """,
-            arguments: [root, root, root])
+            arguments: [root, root, root]
+        )
     }
 
     // MARK: Per-user state
@@ -297,20 +436,48 @@ extension SQLiteMailStore {
     public func subscribe(_ user: UserName, to name: MailboxName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            try db.execute(sql: "INSERT OR IGNORE INTO subscriptions(user, mailbox) VALUES (?, ?)", arguments: [user.name, name.internalName])
-            try Self.recordChange(db, &files, kind: .subscription, user: user.name, mailbox: name.internalName, uniqueID: nil, modSeq: nil, now: now)
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO subscriptions(user, mailbox) VALUES (?, ?)",
+                arguments: [user.name, name.internalName]
+            )
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .subscription,
+                user: user.name,
+                mailbox: name.internalName,
+                uniqueID: nil,
+                modSeq: nil,
+                now: now
+            )
         }
     }
 
     public func unsubscribe(_ user: UserName, from name: MailboxName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            try db.execute(sql: "DELETE FROM subscriptions WHERE user = ? AND mailbox = ?", arguments: [user.name, name.internalName])
-            try Self.recordChange(db, &files, kind: .subscription, user: user.name, mailbox: name.internalName, uniqueID: nil, modSeq: nil, now: now)
+            try db.execute(
+                sql: "DELETE FROM subscriptions WHERE user = ? AND mailbox = ?",
+                arguments: [user.name, name.internalName]
+            )
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .subscription,
+                user: user.name,
+                mailbox: name.internalName,
+                uniqueID: nil,
+                modSeq: nil,
+                now: now
+            )
         }
     }
 
-    public func setSeenState(_ state: SeenState, of user: UserName, mailboxUniqueID: String) async throws(MailStoreError) {
+    public func setSeenState(
+        _ state: SeenState,
+        of user: UserName,
+        mailboxUniqueID: String
+    ) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
             try db.execute(
@@ -319,8 +486,20 @@ extension SQLiteMailStore {
                     ON CONFLICT(user, uniqueid) DO UPDATE SET lastread = excluded.lastread, lastuid = excluded.lastuid,
                       lastchange = excluded.lastchange, seenuids = excluded.seenuids
                     """,
-                arguments: [user.name, mailboxUniqueID, state.lastRead, Int64(state.lastUID), state.lastChange, state.seenUIDs])
-            try Self.recordChange(db, &files, kind: .seen, user: user.name, mailbox: nil, uniqueID: mailboxUniqueID, modSeq: nil, now: now)
+                arguments: [
+                    user.name, mailboxUniqueID, state.lastRead, Int64(state.lastUID), state.lastChange, state.seenUIDs,
+                ]
+            )
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .seen,
+                user: user.name,
+                mailbox: nil,
+                uniqueID: mailboxUniqueID,
+                modSeq: nil,
+                now: now
+            )
         }
     }
 
@@ -339,14 +518,28 @@ extension SQLiteMailStore {
                         INSERT INTO annotations(mailbox_id, uid, entry, userid, value, modseq) VALUES (?, ?, ?, ?, ?, ?)
                         ON CONFLICT(mailbox_id, uid, entry, userid) DO UPDATE SET value = excluded.value, modseq = excluded.modseq
                         """,
-                    arguments: [id, uid, annotation.entry, annotation.userID, Data(value), Int64(modseq.rawValue)])
+                    arguments: [id, uid, annotation.entry, annotation.userID, Data(value), Int64(modseq.rawValue)]
+                )
             } else {
                 try db.execute(
                     sql: "DELETE FROM annotations WHERE mailbox_id = ? AND uid = ? AND entry = ? AND userid = ?",
-                    arguments: [id, uid, annotation.entry, annotation.userID])
+                    arguments: [id, uid, annotation.entry, annotation.userID]
+                )
             }
-            try db.execute(sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?", arguments: [Int64(modseq.rawValue), id])
-            try Self.recordChange(db, &files, kind: .annotation, user: name.owner?.name, mailbox: name.internalName, uniqueID: mailbox.uniqueID, modSeq: modseq, now: now)
+            try db.execute(
+                sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?",
+                arguments: [Int64(modseq.rawValue), id]
+            )
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .annotation,
+                user: name.owner?.name,
+                mailbox: name.internalName,
+                uniqueID: mailbox.uniqueID,
+                modSeq: modseq,
+                now: now
+            )
         }
     }
 
@@ -359,7 +552,10 @@ extension SQLiteMailStore {
         let retention = configuration.changeRetention
         return try await write { db, files in
             let rows = try Row.fetchAll(
-                db, sql: "SELECT guid, partition FROM blobs WHERE refcount = 0 LIMIT ?", arguments: [limit])
+                db,
+                sql: "SELECT guid, partition FROM blobs WHERE refcount = 0 LIMIT ?",
+                arguments: [limit]
+            )
             var removed = 0
             for row in rows {
                 let guid: String = row["guid"]
@@ -370,10 +566,10 @@ extension SQLiteMailStore {
                 removed += 1
             }
             try db.execute(
-                sql: "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?", arguments: [retention])
+                sql: "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?",
+                arguments: [retention]
+            )
             return removed
         }
     }
 }
-
-import struct Foundation.Data

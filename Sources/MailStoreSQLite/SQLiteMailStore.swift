@@ -5,8 +5,10 @@ import MailStore
 import NIOCore
 import Synchronization
 
+import struct Foundation.Data
+
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The SQLite + content-addressed-files implementation of ``MailStore``.
@@ -26,7 +28,12 @@ public final class SQLiteMailStore: MailStore {
         /// Named limit: change-feed rows kept before the oldest are pruned.
         public var changeRetention: Int
 
-        public init(configDirectory: String, partitions: [String: String], defaultPartition: String = "default", changeRetention: Int = 1_000_000) {
+        public init(
+            configDirectory: String,
+            partitions: [String: String],
+            defaultPartition: String = "default",
+            changeRetention: Int = 1_000_000
+        ) {
             self.configDirectory = configDirectory
             self.partitions = partitions
             self.defaultPartition = defaultPartition
@@ -44,7 +51,8 @@ public final class SQLiteMailStore: MailStore {
 
     /// Opens (creating if needed) the store and brings its schema up to date.
     public init(
-        configuration: Configuration, logger: Logger = Logger(label: "corvid.store"),
+        configuration: Configuration,
+        logger: Logger = Logger(label: "corvid.store"),
         clock: @escaping @Sendable () -> UnixTime = SQLiteMailStore.systemTime
     ) throws(MailStoreError) {
         self.configuration = configuration
@@ -81,7 +89,9 @@ public final class SQLiteMailStore: MailStore {
     // MARK: - Write plumbing
 
     /// Runs `body` as one group-committed write job and returns once it is durable.
-    func write<T: Sendable>(_ body: @escaping @Sendable (Database, inout BatchFiles) throws -> T) async throws(MailStoreError) -> T {
+    func write<T: Sendable>(
+        _ body: @escaping @Sendable (Database, inout BatchFiles) throws -> T
+    ) async throws(MailStoreError) -> T {
         do {
             return try await withCheckedThrowingContinuation { continuation in
                 writes.submit(ClosureJob(continuation: continuation, body: body))
@@ -103,16 +113,32 @@ public final class SQLiteMailStore: MailStore {
 
     /// Records a change event in the feed table, within the caller's transaction.
     static func recordChange(
-        _ db: Database, _ files: inout BatchFiles, kind: ChangeEvent.Kind, user: String?, mailbox: String?,
-        uniqueID: String?, modSeq: ModSeq?, now: UnixTime
+        _ db: Database,
+        _ files: inout BatchFiles,
+        kind: ChangeEvent.Kind,
+        user: String?,
+        mailbox: String?,
+        uniqueID: String?,
+        modSeq: ModSeq?,
+        now: UnixTime
     ) throws {
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO changes(user, mailbox, uniqueid, kind, modseq, at) VALUES (?, ?, ?, ?, ?, ?)")
-        try statement.execute(arguments: [user, mailbox, uniqueID, kind.rawValue, modSeq.map { Int64($0.rawValue) }, now])
+            sql: "INSERT INTO changes(user, mailbox, uniqueid, kind, modseq, at) VALUES (?, ?, ?, ?, ?, ?)"
+        )
+        try statement.execute(arguments: [
+            user, mailbox, uniqueID, kind.rawValue, modSeq.map { Int64($0.rawValue) }, now,
+        ])
         files.events.append(
             ChangeEvent(
-                sequence: db.lastInsertedRowID, user: user, mailbox: mailbox, mailboxUniqueID: uniqueID, kind: kind,
-                modSeq: modSeq, time: now))
+                sequence: db.lastInsertedRowID,
+                user: user,
+                mailbox: mailbox,
+                mailboxUniqueID: uniqueID,
+                kind: kind,
+                modSeq: modSeq,
+                time: now
+            )
+        )
     }
 
     // MARK: - Change feed
@@ -120,12 +146,19 @@ public final class SQLiteMailStore: MailStore {
     public func changes(after sequence: Int64, limit: Int) async throws(MailStoreError) -> [ChangeEvent] {
         try await read { db in
             try Row.fetchAll(
-                db, sql: "SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?", arguments: [sequence, limit]
+                db,
+                sql: "SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
+                arguments: [sequence, limit]
             ).map { row in
                 ChangeEvent(
-                    sequence: row["seq"], user: row["user"], mailbox: row["mailbox"], mailboxUniqueID: row["uniqueid"],
+                    sequence: row["seq"],
+                    user: row["user"],
+                    mailbox: row["mailbox"],
+                    mailboxUniqueID: row["uniqueid"],
                     kind: ChangeEvent.Kind(rawValue: row["kind"]) ?? .mailboxMeta,
-                    modSeq: (row["modseq"] as Int64?).map { ModSeq(UInt64($0)) }, time: row["at"])
+                    modSeq: (row["modseq"] as Int64?).map { ModSeq(UInt64($0)) },
+                    time: row["at"]
+                )
             }
         }
     }
@@ -136,7 +169,9 @@ public final class SQLiteMailStore: MailStore {
 
     public func user(_ name: UserName) async throws(MailStoreError) -> UserAccount? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name.name]).map(Self.user(from:))
+            try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name.name]).map(
+                Self.user(from:)
+            )
         }
     }
 
@@ -155,8 +190,10 @@ public final class SQLiteMailStore: MailStore {
             let rows: [Row]
             if let root {
                 rows = try Row.fetchAll(
-                    db, sql: "SELECT * FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name",
-                    arguments: [root.internalName, root.internalName + ".", root.internalName + "/"])
+                    db,
+                    sql: "SELECT * FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name",
+                    arguments: [root.internalName, root.internalName + ".", root.internalName + "/"]
+                )
             } else {
                 rows = try Row.fetchAll(db, sql: "SELECT * FROM mailboxes ORDER BY name")
             }
@@ -166,10 +203,17 @@ public final class SQLiteMailStore: MailStore {
 
     public func records(in name: MailboxName, includeExpunged: Bool) async throws(MailStoreError) -> [MessageRecord] {
         try await read { db in
-            guard let id = try Int64.fetchOne(db, sql: "SELECT id FROM mailboxes WHERE name = ?", arguments: [name.internalName]) else {
+            guard
+                let id = try Int64.fetchOne(
+                    db,
+                    sql: "SELECT id FROM mailboxes WHERE name = ?",
+                    arguments: [name.internalName]
+                )
+            else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
-            let sql = includeExpunged
+            let sql =
+                includeExpunged
                 ? "SELECT * FROM records WHERE mailbox_id = ? ORDER BY uid"
                 : "SELECT * FROM records WHERE mailbox_id = ? AND expunged = 0 ORDER BY uid"
             return try Row.fetchAll(db, sql: sql, arguments: [id]).map(Self.record(from:))
@@ -190,15 +234,30 @@ public final class SQLiteMailStore: MailStore {
 
     public func subscriptions(of user: UserName) async throws(MailStoreError) -> [MailboxName] {
         try await read { db in
-            try String.fetchAll(db, sql: "SELECT mailbox FROM subscriptions WHERE user = ? ORDER BY mailbox", arguments: [user.name])
-                .compactMap { try? MailboxName(internal: $0) }
+            try String.fetchAll(
+                db,
+                sql: "SELECT mailbox FROM subscriptions WHERE user = ? ORDER BY mailbox",
+                arguments: [user.name]
+            )
+            .compactMap { try? MailboxName(internal: $0) }
         }
     }
 
     public func seenState(of user: UserName, mailboxUniqueID: String) async throws(MailStoreError) -> SeenState? {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM seen WHERE user = ? AND uniqueid = ?", arguments: [user.name, mailboxUniqueID])
-                .map { SeenState(lastRead: $0["lastread"], lastUID: UInt32($0["lastuid"] as Int64), lastChange: $0["lastchange"], seenUIDs: $0["seenuids"]) }
+            try Row.fetchOne(
+                db,
+                sql: "SELECT * FROM seen WHERE user = ? AND uniqueid = ?",
+                arguments: [user.name, mailboxUniqueID]
+            )
+            .map {
+                SeenState(
+                    lastRead: $0["lastread"],
+                    lastUID: UInt32($0["lastuid"] as Int64),
+                    lastChange: $0["lastchange"],
+                    seenUIDs: $0["seenuids"]
+                )
+            }
         }
     }
 
@@ -206,11 +265,19 @@ public final class SQLiteMailStore: MailStore {
         try await read { db in
             let id = try Self.mailboxID(db, name)
             return try Row.fetchAll(
-                db, sql: "SELECT * FROM annotations WHERE mailbox_id = ? ORDER BY uid, entry, userid", arguments: [id]
+                db,
+                sql: "SELECT * FROM annotations WHERE mailbox_id = ? ORDER BY uid, entry, userid",
+                arguments: [id]
             ).map { row in
                 let uid: Int64 = row["uid"]
                 let value: [UInt8] = Array(row["value"] as Data? ?? Data())
-                return Annotation(uid: uid == 0 ? nil : UID(UInt32(uid)), entry: row["entry"], userID: row["userid"], value: value, modSeq: ModSeq(UInt64(row["modseq"] as Int64)))
+                return Annotation(
+                    uid: uid == 0 ? nil : UID(UInt32(uid)),
+                    entry: row["entry"],
+                    userID: row["userid"],
+                    value: value,
+                    modSeq: ModSeq(UInt64(row["modseq"] as Int64))
+                )
             }
         }
     }
@@ -219,5 +286,3 @@ public final class SQLiteMailStore: MailStore {
         try StagingFile(directory: try blobs.root(configuration.defaultPartition) + "/stage")
     }
 }
-
-import struct Foundation.Data

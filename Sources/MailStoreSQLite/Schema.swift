@@ -104,7 +104,8 @@ enum Schema {
                         name TEXT PRIMARY KEY NOT NULL,
                         value INTEGER NOT NULL
                     );
-                    """)
+                    """
+            )
         }
         return migrator
     }

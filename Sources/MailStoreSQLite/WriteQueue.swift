@@ -126,7 +126,8 @@ final class WriteQueue: Sendable {
         Counter(label: "corvid_store_commit_batches_total").increment()
         Recorder(label: "corvid_store_commit_batch_size").record(batch.count)
         Timer(label: "corvid_store_commit_seconds").recordNanoseconds(
-            Int64(DispatchTime.now().uptimeNanoseconds - started))
+            Int64(DispatchTime.now().uptimeNanoseconds - started)
+        )
         for (index, job) in batch.enumerated() {
             job.finish(commitError: failure, events: failure == nil ? eventsPerJob[index] : [])
         }
@@ -181,7 +182,7 @@ func unlinkQuietly(_ path: String) {
 }
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 extension MailStoreError {

@@ -42,8 +42,12 @@ public struct PasswordHasher: Sendable {
 
     static func derive(password: String, salt: [UInt8], rounds: Int) throws -> [UInt8] {
         let key = try KDF.Insecure.PBKDF2.deriveKey(
-            from: Array(password.utf8), salt: salt, using: .sha256, outputByteCount: keyBytes,
-            unsafeUncheckedRounds: rounds)
+            from: Array(password.utf8),
+            salt: salt,
+            using: .sha256,
+            outputByteCount: keyBytes,
+            unsafeUncheckedRounds: rounds
+        )
         return key.withUnsafeBytes { Array($0) }
     }
 }

@@ -1,9 +1,9 @@
 import MailCore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #elseif canImport(Darwin)
-    import Darwin
+import Darwin
 #endif
 
 /// Formats dates as RFC 5322 §3.3 `date-time`, in UTC: `Mon, 23 Nov 2026 14:26:15 +0000`.

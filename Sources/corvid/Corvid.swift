@@ -7,19 +7,23 @@ import MailStoreSQLite
 import ServerSupport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 @main
 struct Corvid: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Corvid mail store: LMTP delivery into a durable store, administered from one binary.",
-        subcommands: [Serve.self, User.self, MailboxCommand.self, Check.self, Reconstruct.self])
+        subcommands: [Serve.self, User.self, MailboxCommand.self, Check.self, Reconstruct.self]
+    )
 }
 
 /// Options shared by every subcommand.
 struct ConfigOptions: ParsableArguments {
-    @Option(name: .customShort("C"), help: "Config file (imapd.conf syntax). Without it, embedded defaults in ./corvid-data.")
+    @Option(
+        name: .customShort("C"),
+        help: "Config file (imapd.conf syntax). Without it, embedded defaults in ./corvid-data."
+    )
     var configFile: String?
 
     func load() throws -> CorvidConfig {
@@ -40,8 +44,11 @@ struct ConfigOptions: ParsableArguments {
         bootstrapLogging()
         let store = try SQLiteMailStore(
             configuration: .init(
-                configDirectory: config.configDirectory, partitions: config.partitions,
-                defaultPartition: config.defaultPartition))
+                configDirectory: config.configDirectory,
+                partitions: config.partitions,
+                defaultPartition: config.defaultPartition
+            )
+        )
         return (config, store)
     }
 }

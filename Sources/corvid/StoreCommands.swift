@@ -6,12 +6,15 @@ import MailStoreSQLite
 import NIOCore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 struct MailboxCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "mailbox", abstract: "Inspect mailboxes.", subcommands: [List.self, Dump.self])
+        commandName: "mailbox",
+        abstract: "Inspect mailboxes.",
+        subcommands: [List.self, Dump.self]
+    )
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List mailboxes (internal names) with counts.")
@@ -22,14 +25,17 @@ struct MailboxCommand: AsyncParsableCommand {
             let (_, store) = try options.openStore()
             let rootName = try root.map { try MailboxName(internal: $0) }
             for box in try await store.mailboxes(under: rootName) {
-                print("\(box.name)\tuidvalidity=\(box.uidValidity)\tmessages=\(box.messageCount)\tbytes=\(box.totalSize)\tlast_uid=\(box.lastUID)\thighestmodseq=\(box.highestModSeq)")
+                print(
+                    "\(box.name)\tuidvalidity=\(box.uidValidity)\tmessages=\(box.messageCount)\tbytes=\(box.totalSize)\tlast_uid=\(box.lastUID)\thighestmodseq=\(box.highestModSeq)"
+                )
             }
         }
     }
 
     struct Dump: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Print every message of a mailbox as JSON lines, with its exact stored bytes in base64.")
+            abstract: "Print every message of a mailbox as JSON lines, with its exact stored bytes in base64."
+        )
         @OptionGroup var options: ConfigOptions
         @Argument(help: "Internal mailbox name, e.g. user.alice") var mailbox: String
 
@@ -49,8 +55,10 @@ struct MailboxCommand: AsyncParsableCommand {
 
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Verify the store: message files hash to their GUIDs, reference counts, quota usage, UID and modseq invariants.",
-        discussion: "Exit status 0 when healthy; otherwise one line per problem and exit status 1.")
+        abstract:
+            "Verify the store: message files hash to their GUIDs, reference counts, quota usage, UID and modseq invariants.",
+        discussion: "Exit status 0 when healthy; otherwise one line per problem and exit status 1."
+    )
     @OptionGroup var options: ConfigOptions
     @ArgumentParser.Flag(help: "Skip hashing message files (structure only)") var fast = false
 
@@ -61,14 +69,16 @@ struct Check: AsyncParsableCommand {
         for note in report.notes { print("note: \(note)") }
         print(
             "checked \(report.mailboxesChecked) mailboxes, \(report.recordsChecked) records, \(report.blobsChecked) message files: "
-                + (report.isHealthy ? "healthy" : "\(report.problems.count) problem(s)"))
+                + (report.isHealthy ? "healthy" : "\(report.problems.count) problem(s)")
+        )
         if !report.isHealthy { throw ExitCode(1) }
     }
 }
 
 struct Reconstruct: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rebuild counters, reference counts and quota usage from what is on disk. The server must be stopped.")
+        abstract: "Rebuild counters, reference counts and quota usage from what is on disk. The server must be stopped."
+    )
     @OptionGroup var options: ConfigOptions
 
     func run() async throws {
@@ -114,7 +124,10 @@ enum Base64 {
         var index = 0
         while index + 2 < bytes.count {
             let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8 | UInt32(bytes[index + 2])
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], alphabet[Int(n & 63)]]
+            out += [
+                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)],
+                alphabet[Int(n & 63)],
+            ]
             index += 3
         }
         let rest = bytes.count - index
@@ -123,7 +136,9 @@ enum Base64 {
             out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], UInt8(ascii: "="), UInt8(ascii: "=")]
         } else if rest == 2 {
             let n = UInt32(bytes[index]) << 16 | UInt32(bytes[index + 1]) << 8
-            out += [alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "=")]
+            out += [
+                alphabet[Int(n >> 18 & 63)], alphabet[Int(n >> 12 & 63)], alphabet[Int(n >> 6 & 63)], UInt8(ascii: "="),
+            ]
         }
         return String(decoding: out, as: UTF8.self)
     }

@@ -4,13 +4,14 @@ import MailStore
 import ServerSupport
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 struct User: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Manage users. Changes are seen by a running server at once.",
-        subcommands: [Add.self, List.self, Delete.self, Passwd.self])
+        subcommands: [Add.self, List.self, Delete.self, Passwd.self]
+    )
 
     struct Add: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Add a user and create its INBOX (user.NAME).")
@@ -39,10 +40,11 @@ struct User: AsyncParsableCommand {
                 let inbox = MailboxName.inbox(of: account.name)
                 let quota = try await store.quotaRoot(inbox.internalName)
                 let used = quota.map { "\($0.messagesUsed) messages, \($0.storageUsedBytes) bytes" } ?? "no quota root"
-                let limit = quota.map { q in
-                    "limit " + (q.storageLimitKiB.map { "\($0) KiB" } ?? "unlimited") + " / "
-                        + (q.messageLimit.map { "\($0) messages" } ?? "unlimited")
-                } ?? ""
+                let limit =
+                    quota.map { q in
+                        "limit " + (q.storageLimitKiB.map { "\($0) KiB" } ?? "unlimited") + " / "
+                            + (q.messageLimit.map { "\($0) messages" } ?? "unlimited")
+                    } ?? ""
                 print("\(account.name)\t\(used)\t\(limit)")
             }
         }

@@ -15,13 +15,27 @@ import Testing
             try parse("MAIL FROM:<a@example.org> SIZE=1234 BODY=8BITMIME")
                 == .mailFrom(
                     MailPath(localPart: "a", domain: "example.org"),
-                    parameters: [ESMTPParameter(keyword: "SIZE", value: "1234"), ESMTPParameter(keyword: "body", value: "8BITMIME")]))
+                    parameters: [
+                        ESMTPParameter(keyword: "SIZE", value: "1234"),
+                        ESMTPParameter(keyword: "body", value: "8BITMIME"),
+                    ]
+                )
+        )
         #expect(try parse("MAIL FROM:<>") == .mailFrom(nil, parameters: []))
         #expect(try parse("mail from: <x@y>") == .mailFrom(MailPath(localPart: "x", domain: "y"), parameters: []))
-        #expect(try parse("RCPT TO:<alice+lists@example.com>") == .rcptTo(MailPath(localPart: "alice+lists", domain: "example.com"), parameters: []))
+        #expect(
+            try parse("RCPT TO:<alice+lists@example.com>")
+                == .rcptTo(MailPath(localPart: "alice+lists", domain: "example.com"), parameters: [])
+        )
         #expect(try parse("RCPT TO:<bob>") == .rcptTo(MailPath(localPart: "bob", domain: nil), parameters: []))
-        #expect(try parse("RCPT TO:<@relay.example:carol@example.com>") == .rcptTo(MailPath(localPart: "carol", domain: "example.com"), parameters: []))
-        #expect(try parse("RCPT TO:<\"odd name\"@example.com>") == .rcptTo(MailPath(localPart: "odd name", domain: "example.com"), parameters: []))
+        #expect(
+            try parse("RCPT TO:<@relay.example:carol@example.com>")
+                == .rcptTo(MailPath(localPart: "carol", domain: "example.com"), parameters: [])
+        )
+        #expect(
+            try parse("RCPT TO:<\"odd name\"@example.com>")
+                == .rcptTo(MailPath(localPart: "odd name", domain: "example.com"), parameters: [])
+        )
         #expect(try parse("DATA") == .data)
         #expect(try parse("rset") == .rset)
         #expect(try parse("NOOP whatever") == .noop)
@@ -57,7 +71,10 @@ import Testing
         let domain = Gen.letterOrNumber.string(of: 1...20)
         await propertyCheck(input: local, domain, Gen.int(in: 0...100_000_000)) { local, domain, size in
             let commands: [LMTPCommand] = [
-                .mailFrom(MailPath(localPart: local, domain: domain), parameters: [ESMTPParameter(keyword: "SIZE", value: String(size))]),
+                .mailFrom(
+                    MailPath(localPart: local, domain: domain),
+                    parameters: [ESMTPParameter(keyword: "SIZE", value: String(size))]
+                ),
                 .rcptTo(MailPath(localPart: local + "+x", domain: domain + ".example"), parameters: []),
                 .lhlo(domain),
             ]

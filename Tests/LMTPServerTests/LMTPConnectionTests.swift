@@ -10,7 +10,7 @@ import Testing
 @testable import LMTPServer
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The connection driver over in-memory streams against a real SQLite store: golden
@@ -24,13 +24,29 @@ import Testing
         init(maxMessageSize: Int = 1 << 20, quotaKiB: Int64? = nil) async throws {
             var template = Array("/tmp/corvid-lmtp-XXXXXX".utf8CString)
             directory = String(cString: mkdtemp(&template)!)
-            store = try SQLiteMailStore(configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"]))
+            store = try SQLiteMailStore(
+                configuration: .init(
+                    configDirectory: directory + "/conf",
+                    partitions: ["default": directory + "/spool"]
+                )
+            )
             for name in ["alice", "bob"] {
-                _ = try await store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits(storageKiB: quotaKiB))
+                _ = try await store.createUser(
+                    try UserName(name),
+                    passwordVerifier: "x",
+                    quota: QuotaLimits(storageKiB: quotaKiB)
+                )
             }
             connection = LMTPConnection(
-                configuration: LMTPConfiguration(serverName: "mx.test", maxMessageSize: maxMessageSize, maxCommandLine: 512),
-                store: store, clock: { 1_700_000_000 }, logger: Logger(label: "test"))
+                configuration: LMTPConfiguration(
+                    serverName: "mx.test",
+                    maxMessageSize: maxMessageSize,
+                    maxCommandLine: 512
+                ),
+                store: store,
+                clock: { 1_700_000_000 },
+                logger: Logger(label: "test")
+            )
         }
 
         deinit { _ = system("rm -rf '\(directory)'") }
@@ -72,11 +88,14 @@ import Testing
             replyLines(transcript) == [
                 "220 mx.te", "250-mx.te", "250-8BITM", "250-ENHAN", "250-PIPEL", "250 SIZE ", "250 2.1.0", "250 2.1.5",
                 "550 5.1.1", "250 2.1.5", "354 Go ah", "250 2.1.5", "250 2.1.5", "221 2.0.0",
-            ])
+            ]
+        )
         for user in ["alice", "bob"] {
             let messages = try await h.stored(user)
             #expect(messages.count == 1)
-            #expect(messages[0].hasPrefix("Return-Path: <sender@example.org>\r\nReceived: from client.test (127.0.0.1)\r\n"))
+            #expect(
+                messages[0].hasPrefix("Return-Path: <sender@example.org>\r\nReceived: from client.test (127.0.0.1)\r\n")
+            )
             #expect(messages[0].hasSuffix("\r\nSubject: hi\r\n\r\n.dotted\r\nbody\r\n"))
         }
         #expect(await h.store.check().isHealthy)
@@ -85,14 +104,16 @@ import Testing
     @Test func badInputGetsRepliesAndSessionGoesOn() async throws {
         let h = try await Harness()
         let transcript = try await h.converse([
-            "LHLO c\r\nXYZZY\r\nMAIL FROM:bad\r\n" + String(repeating: "A", count: 600) + "\r\nRCPT TO:<alice>\r\nMAIL FROM:<>\r\nDATA\r\n",
+            "LHLO c\r\nXYZZY\r\nMAIL FROM:bad\r\n" + String(repeating: "A", count: 600)
+                + "\r\nRCPT TO:<alice>\r\nMAIL FROM:<>\r\nDATA\r\n",
             "\u{0}\u{1}garbage\r\nRCPT TO:<alice>\r\nDATA\r\nok\r\n.\r\n",
         ])
         #expect(
             replyLines(transcript).filter { !$0.hasPrefix("250-") } == [
                 "220 mx.te", "250 SIZE ", "500 5.5.2", "501 5.5.4", "500 5.5.2", "503 5.5.1", "250 2.1.0", "503 5.5.1",
                 "501 5.5.4", "250 2.1.5", "354 Go ah", "250 2.1.5",
-            ])
+            ]
+        )
         #expect(try await h.stored("alice").count == 1)
     }
 
@@ -104,7 +125,12 @@ import Testing
             String(repeating: big, count: 40) + ".\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nDATA\r\nsmall\r\n.\r\n",
         ])
         let lines = replyLines(transcript).filter { !$0.hasPrefix("250-") }
-        #expect(lines == ["220 mx.te", "250 SIZE ", "552 5.3.4", "250 2.1.0", "250 2.1.5", "354 Go ah", "552 5.3.4", "250 2.1.0", "250 2.1.5", "354 Go ah", "250 2.1.5"])
+        #expect(
+            lines == [
+                "220 mx.te", "250 SIZE ", "552 5.3.4", "250 2.1.0", "250 2.1.5", "354 Go ah", "552 5.3.4", "250 2.1.0",
+                "250 2.1.5", "354 Go ah", "250 2.1.5",
+            ]
+        )
         let stored = try await h.stored("alice")
         #expect(stored.count == 1 && stored[0].hasSuffix("small\r\n"))
         #expect(await h.store.check().notes.isEmpty, "a refused message leaves no file")
@@ -135,13 +161,18 @@ import Testing
             "LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice+lists@x>\r\nRCPT TO:<alice+open@x>\r\nRCPT TO:<alice+missing@x>\r\nDATA\r\nhello\r\n.\r\n"
         ])
         #expect(try await h.store.records(in: open, includeExpunged: false).count == 1)
-        #expect(try await h.store.records(in: lists, includeExpunged: false).isEmpty, "no p right for anyone: INBOX instead")
+        #expect(
+            try await h.store.records(in: lists, includeExpunged: false).isEmpty,
+            "no p right for anyone: INBOX instead"
+        )
         #expect(try await h.store.records(in: inbox, includeExpunged: false).count == 2)
     }
 
     @Test func droppedConnectionMidDataStoresNothing() async throws {
         let h = try await Harness()
-        _ = try await h.converse(["LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nDATA\r\n", "partial message without end"])
+        _ = try await h.converse([
+            "LHLO c\r\nMAIL FROM:<a@b>\r\nRCPT TO:<alice>\r\nDATA\r\n", "partial message without end",
+        ])
         #expect(try await h.stored("alice").isEmpty)
         let report = await h.store.check()
         #expect(report.isHealthy && report.notes.isEmpty)

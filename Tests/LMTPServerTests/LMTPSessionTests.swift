@@ -41,14 +41,19 @@ import Testing
 
     @Test func declaredSizeOverLimitIsRefusedAtMail() {
         var session = ready()
-        let action = session.commandReceived(.mailFrom(nil, parameters: [ESMTPParameter(keyword: "SIZE", value: "101")]))
+        let action = session.commandReceived(
+            .mailFrom(nil, parameters: [ESMTPParameter(keyword: "SIZE", value: "101")])
+        )
         #expect(action == .send([.messageTooBig]))
         #expect(session.commandReceived(.rcptTo(alice, parameters: [])) == .send([.needMail]))
     }
 
     @Test func fullTransactionWithOneRejectedRecipient() throws {
         var session = ready()
-        #expect(session.commandReceived(.mailFrom(nil, parameters: [ESMTPParameter(keyword: "SIZE", value: "10")])) == .send([.senderOK]))
+        #expect(
+            session.commandReceived(.mailFrom(nil, parameters: [ESMTPParameter(keyword: "SIZE", value: "10")]))
+                == .send([.senderOK])
+        )
         #expect(session.commandReceived(.rcptTo(alice, parameters: [])) == .resolveRecipient(alice, declaredSize: 10))
         let inbox = try MailboxName(internal: "user.alice")
         #expect(session.recipientResolved(.accepted(inbox)) == .send([.recipientOK]))
@@ -68,7 +73,10 @@ import Testing
         }
         #expect(delivering.recipients.count == 1)
         #expect(session.deliveryFinished([.recipientOK]) == .send([.recipientOK]))
-        #expect(session.commandReceived(.mailFrom(nil, parameters: [])) == .send([.senderOK]), "a new transaction may start")
+        #expect(
+            session.commandReceived(.mailFrom(nil, parameters: [])) == .send([.senderOK]),
+            "a new transaction may start"
+        )
     }
 
     @Test func oversizeBodyIsDiscardedAndEveryRecipientGets552() throws {
@@ -103,6 +111,9 @@ import Testing
 
     @Test func unknownMailParameterGets555() {
         var session = ready()
-        #expect(session.commandReceived(.mailFrom(nil, parameters: [ESMTPParameter(keyword: "XFOO", value: nil)])) == .send([.badParameter]))
+        #expect(
+            session.commandReceived(.mailFrom(nil, parameters: [ESMTPParameter(keyword: "XFOO", value: nil)]))
+                == .send([.badParameter])
+        )
     }
 }

@@ -117,7 +117,13 @@ import Testing
     }
 
     @Test func quotaCountsInKiBAndMessages() {
-        let quota = QuotaRoot(root: "user.a", storageLimitKiB: 10, messageLimit: 3, storageUsedBytes: 9 * 1024, messagesUsed: 2)
+        let quota = QuotaRoot(
+            root: "user.a",
+            storageLimitKiB: 10,
+            messageLimit: 3,
+            storageUsedBytes: 9 * 1024,
+            messagesUsed: 2
+        )
         #expect(!quota.wouldExceed(addingBytes: 1024, messages: 1))
         #expect(quota.wouldExceed(addingBytes: 1025, messages: 1))
         #expect(quota.wouldExceed(addingBytes: 0, messages: 2))

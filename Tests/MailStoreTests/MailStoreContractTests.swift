@@ -5,7 +5,7 @@ import NIOCore
 import Testing
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// The store contract: what every `MailStore` implementation must do. Runs on SQLite (the only
@@ -13,7 +13,11 @@ import Testing
 @Suite struct MailStoreContractTests {
     @Test func createUserMakesInboxWithQuotaRoot() async throws {
         let t = try TemporaryStore()
-        _ = try await t.store.createUser(user("alice"), passwordVerifier: "v", quota: QuotaLimits(storageKiB: 100, messages: 10))
+        _ = try await t.store.createUser(
+            user("alice"),
+            passwordVerifier: "v",
+            quota: QuotaLimits(storageKiB: 100, messages: 10)
+        )
         let inbox = try #require(try await t.store.mailbox(MailboxName.inbox(of: user("alice"))))
         #expect(inbox.quotaRoot == "user.alice")
         #expect(inbox.acl.rights(for: "alice") == .all)
@@ -53,7 +57,9 @@ import Testing
         let inbox = MailboxName.inbox(of: user("carol"))
         let uids = try await withThrowingTaskGroup(of: UInt32.self) { group in
             for i in 0..<200 {
-                group.addTask { try await t.deliver("Message-ID: <\(i)@x>\r\n\r\n\(i)\r\n", to: [inbox])[0].get().uid.rawValue }
+                group.addTask {
+                    try await t.deliver("Message-ID: <\(i)@x>\r\n\r\n\(i)\r\n", to: [inbox])[0].get().uid.rawValue
+                }
             }
             return try await group.reduce(into: [UInt32]()) { $0.append($1) }
         }
@@ -63,7 +69,9 @@ import Testing
 
     @Test func oneMessageToManyMailboxesIsStoredOnce() async throws {
         let t = try TemporaryStore()
-        for name in ["d1", "d2", "d3"] { _ = try await t.store.createUser(user(name), passwordVerifier: "v", quota: .unlimited) }
+        for name in ["d1", "d2", "d3"] {
+            _ = try await t.store.createUser(user(name), passwordVerifier: "v", quota: .unlimited)
+        }
         let targets = ["d1", "d2", "d3"].map { MailboxName.inbox(of: user($0)) }
         let results = try await t.deliver("shared\r\n", to: targets + [try MailboxName(internal: "user.nobody")])
         #expect(results.prefix(3).allSatisfy { (try? $0.get()) != nil })
@@ -79,7 +87,11 @@ import Testing
 
     @Test func quotaIsEnforcedPerTargetAndUsageTracked() async throws {
         let t = try TemporaryStore()
-        _ = try await t.store.createUser(user("q"), passwordVerifier: "v", quota: QuotaLimits(storageKiB: 1, messages: nil))
+        _ = try await t.store.createUser(
+            user("q"),
+            passwordVerifier: "v",
+            quota: QuotaLimits(storageKiB: 1, messages: nil)
+        )
         let inbox = MailboxName.inbox(of: user("q"))
         let small = String(repeating: "a", count: 600)
         #expect((try? await t.deliver(small, to: [inbox])[0].get()) != nil)
@@ -99,7 +111,11 @@ import Testing
         _ = try await t.store.createUser(user("f"), passwordVerifier: "v", quota: QuotaLimits(storageKiB: 100))
         let inbox = MailboxName.inbox(of: user("f"))
         for i in 0..<3 { _ = try await t.deliver("m\(i)\r\n", to: [inbox]) }
-        let changed = try await t.store.storeFlags(.add(FlagSet([.seen, Flag("$Label1")!])), uids: [UID(1), UID(2)], in: inbox)
+        let changed = try await t.store.storeFlags(
+            .add(FlagSet([.seen, Flag("$Label1")!])),
+            uids: [UID(1), UID(2)],
+            in: inbox
+        )
         #expect(changed.count == 2)
         let again = try await t.store.storeFlags(.add(FlagSet([.seen])), uids: [UID(1)], in: inbox)
         #expect(again.isEmpty, "a no-op STORE must not bump modseq")
@@ -138,7 +154,9 @@ import Testing
 
     @Test func mailboxHierarchyRulesAndUIDValidity() async throws {
         let t = try TemporaryStore()
-        await #expect(throws: MailStoreError.self) { _ = try await t.store.createMailbox(try MailboxName(internal: "user.ghost.Sent"), acl: nil) }
+        await #expect(throws: MailStoreError.self) {
+            _ = try await t.store.createMailbox(try MailboxName(internal: "user.ghost.Sent"), acl: nil)
+        }
         _ = try await t.store.createUser(user("h"), passwordVerifier: "v", quota: .unlimited)
         let sent = try MailboxName.inbox(of: user("h")).child("Sent")
         let first = try await t.store.createMailbox(sent, acl: nil)
@@ -162,7 +180,10 @@ import Testing
         let seen = SeenState(lastRead: 10, lastUID: 5, lastChange: 11, seenUIDs: "1:3,5")
         try await t.store.setSeenState(seen, of: user("other"), mailboxUniqueID: box.uniqueID)
         #expect(try await t.store.seenState(of: user("other"), mailboxUniqueID: box.uniqueID) == seen)
-        try await t.store.setAnnotation(Annotation(uid: nil, entry: "/comment", userID: "", value: Array("hi".utf8)), in: inbox)
+        try await t.store.setAnnotation(
+            Annotation(uid: nil, entry: "/comment", userID: "", value: Array("hi".utf8)),
+            in: inbox
+        )
         var annotations = try await t.store.annotations(in: inbox)
         #expect(annotations.count == 1 && annotations[0].value == Array("hi".utf8))
         try await t.store.setAnnotation(Annotation(uid: nil, entry: "/comment", userID: "", value: nil), in: inbox)

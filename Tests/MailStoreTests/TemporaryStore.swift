@@ -4,7 +4,7 @@ import MailStoreSQLite
 import NIOCore
 
 #if canImport(Glibc)
-    import Glibc
+import Glibc
 #endif
 
 /// A store in a fresh temporary directory, removed when the test ends.
@@ -17,7 +17,8 @@ final class TemporaryStore: Sendable {
         guard let made = mkdtemp(&template) else { throw MailStoreError(.ioFailure, "mkdtemp failed") }
         directory = String(cString: made)
         store = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"]))
+            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
+        )
     }
 
     deinit {
@@ -27,7 +28,11 @@ final class TemporaryStore: Sendable {
     var spool: String { directory + "/spool" }
 
     /// Stages `text` and delivers it to `targets`.
-    func deliver(_ text: String, to mailboxes: [MailboxName], date: Double = 1_700_000_000) async throws
+    func deliver(
+        _ text: String,
+        to mailboxes: [MailboxName],
+        date: Double = 1_700_000_000
+    ) async throws
         -> [Result<AppendedMessage, MailStoreError>]
     {
         let writer = try await store.beginMessage()

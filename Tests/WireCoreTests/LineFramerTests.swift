@@ -20,7 +20,11 @@ import WireCore
     }
 
     @Test func splitsCRLFAndBareLF() {
-        #expect(frames("A\r\nBB\nC\r\n") == [.line(ByteBuffer(string: "A")), .line(ByteBuffer(string: "BB")), .line(ByteBuffer(string: "C"))])
+        #expect(
+            frames("A\r\nBB\nC\r\n") == [
+                .line(ByteBuffer(string: "A")), .line(ByteBuffer(string: "BB")), .line(ByteBuffer(string: "C")),
+            ]
+        )
     }
 
     @Test func leavesIncompleteLineBuffered() {
@@ -39,13 +43,17 @@ import WireCore
     @Test func overlongLineIsReportedOnceAndFramingRecovers() {
         let long = String(repeating: "x", count: 100)
         for chunk in [1, 7, 1000] {
-            #expect(frames(long + "\r\nNOOP\r\n", max: 16, chunk: chunk) == [.tooLong, .line(ByteBuffer(string: "NOOP"))])
+            #expect(
+                frames(long + "\r\nNOOP\r\n", max: 16, chunk: chunk) == [.tooLong, .line(ByteBuffer(string: "NOOP"))]
+            )
         }
     }
 
     @Test func overlongLineDoesNotSwallowPipelinedLinesInTheSameRead() {
         let input = String(repeating: "x", count: 100) + "\r\nNOOP\r\nQUIT\r\n"
-        #expect(frames(input, max: 16) == [.tooLong, .line(ByteBuffer(string: "NOOP")), .line(ByteBuffer(string: "QUIT"))])
+        #expect(
+            frames(input, max: 16) == [.tooLong, .line(ByteBuffer(string: "NOOP")), .line(ByteBuffer(string: "QUIT"))]
+        )
     }
 
     @Test func lineExactlyAtLimitIsAccepted() {

@@ -49,8 +49,8 @@ public struct LMTPConnection: Sendable {
         logger[metadataKey: "session.id"] = "\(sessionID)"
         logger[metadataKey: "peer"] = "\(peer.address)"
         logger.debug("lmtp session opened")
-        Counter(label: "corvid_lmtp_connections_total").increment()
-        let active = Gauge(label: "corvid_lmtp_connections_active")
+        LMTPMetrics.connections.increment()
+        let active = LMTPMetrics.activeConnections
         ActiveConnections.lmtp.change(by: 1, gauge: active)
         defer { ActiveConnections.lmtp.change(by: -1, gauge: active) }
 
@@ -84,6 +84,8 @@ public struct LMTPConnection: Sendable {
         var framer: LineFramer
         var unstuffer = DotUnstuffer()
         var staging: (any MessageStagingWriter)?
+        /// Body bytes not yet handed to `staging` (one write per ``bodyFlushThreshold``).
+        var body = ByteBuffer()
         var heloName = "unknown"
         let sessionID: String
         var messageCount = 0
@@ -107,21 +109,19 @@ public struct LMTPConnection: Sendable {
             if state.session.isReceivingData {
                 let decoded = state.unstuffer.decode(&pending)
                 if decoded.readableBytes > 0 {
-                    switch state.session.dataReceived(count: decoded.readableBytes) {
-                    case .writeData:
-                        do {
-                            try await state.staging?.write(decoded)
-                        } catch {
-                            logger.error("staging write failed", metadata: ["error": "\(error)"])
-                            await state.staging?.discard()
-                            state.staging = nil
+                    if case .writeData = state.session.dataReceived(count: decoded.readableBytes) {
+                        var decoded = decoded
+                        state.body.writeBuffer(&decoded)
+                        if state.body.readableBytes >= Self.bodyFlushThreshold {
+                            await flushBody(&state, logger: logger)
                         }
-                    default:
-                        break
+                    } else {
+                        state.body.clear()
                     }
                 }
                 guard state.unstuffer.isFinished else { return true }
                 state.unstuffer = DotUnstuffer()
+                await flushBody(&state, logger: logger)
                 let action = state.staging == nil ? state.session.dataFailed() : state.session.dataFinished()
                 if try await perform(action, &state, &out, peer: peer, logger: logger) == false { return false }
                 continue
@@ -166,9 +166,10 @@ public struct LMTPConnection: Sendable {
                 action = state.session.recipientResolved(resolution)
             case .beginData(let envelope, let go):
                 do {
-                    let staging = try await store.beginMessage()
-                    try await staging.write(traceHeaders(envelope, peer: peer, state: state))
-                    state.staging = staging
+                    state.staging = try await store.beginMessage()
+                    state.body.clear()
+                    var headers = traceHeaders(envelope, peer: peer, state: state)
+                    state.body.writeBuffer(&headers)
                 } catch {
                     logger.error("cannot stage message", metadata: ["error": "\(error)"])
                     state.staging = nil
@@ -191,6 +192,22 @@ public struct LMTPConnection: Sendable {
                 let replies = await deliver(envelope, staging: staging, state: &state, logger: logger)
                 action = state.session.deliveryFinished(replies)
             }
+        }
+    }
+
+    /// Named limit: body bytes buffered per session before they are written to staging.
+    static let bodyFlushThreshold = 64 * 1024
+
+    private func flushBody(_ state: inout DriverState, logger: Logger) async {
+        guard state.body.readableBytes > 0 else { return }
+        defer { state.body.clear() }
+        guard let staging = state.staging else { return }
+        do {
+            try await staging.write(state.body)
+        } catch {
+            logger.error("staging write failed", metadata: ["error": "\(error)"])
+            await staging.discard()
+            state.staging = nil
         }
     }
 
@@ -218,8 +235,8 @@ public struct LMTPConnection: Sendable {
             switch result {
             case .success(let appended):
                 replies.append(.delivered("\(state.sessionID)-\(state.messageCount)"))
-                Counter(label: "corvid_lmtp_deliveries_total", dimensions: [("result", "ok")]).increment()
-                Counter(label: "corvid_lmtp_delivered_bytes_total").increment(by: Int(staged.size))
+                LMTPMetrics.delivered.increment()
+                LMTPMetrics.deliveredBytes.increment(by: Int(staged.size))
                 logger.info(
                     "delivered",
                     metadata: [
@@ -229,12 +246,11 @@ public struct LMTPConnection: Sendable {
                 )
             case .failure(let error):
                 replies.append(LMTPReply(for: error))
-                Counter(label: "corvid_lmtp_deliveries_total", dimensions: [("result", error.code.rawValue)])
-                    .increment()
+                LMTPMetrics.refused(error.code.rawValue).increment()
                 logger.notice("delivery refused", metadata: ["mailbox": "\(recipient.mailbox)", "error": "\(error)"])
             }
         }
-        Timer(label: "corvid_lmtp_delivery_seconds").recordNanoseconds(Int64((clock() - started) * 1e9))
+        LMTPMetrics.deliverySeconds.recordNanoseconds(Int64((clock() - started) * 1e9))
         return replies
     }
 
@@ -261,7 +277,7 @@ public struct LMTPConnection: Sendable {
     private func reply(_ reply: LMTPReply, into out: inout ByteBuffer) {
         reply.write(into: &out)
         if reply.code >= 400 {
-            Counter(label: "corvid_lmtp_errors_total", dimensions: [("code", String(reply.code))]).increment()
+            LMTPMetrics.errorReply(reply.code).increment()
         }
     }
 }

@@ -31,18 +31,15 @@ public struct RecipientResolver: Sendable {
         guard let user = try? UserName(String(userPart)) else { return .rejected(.unknownUser) }
         let inbox = MailboxName.inbox(of: user)
         do {
-            guard let inboxBox = try await store.mailbox(inbox) else { return .rejected(.unknownUser) }
-            var target = inboxBox
+            guard var (target, quota) = try await store.mailboxWithQuota(inbox) else { return .rejected(.unknownUser) }
             if let detail, !detail.isEmpty,
                 let name = try? inbox.child(String(detail).replacing("/", with: ".")),
-                let detailBox = try await store.mailbox(name),
+                let (detailBox, detailQuota) = try await store.mailboxWithQuota(name),
                 detailBox.acl.rights(for: "anyone")?.contains("p") == true
             {
-                target = detailBox
+                (target, quota) = (detailBox, detailQuota)
             }
-            if let root = target.quotaRoot, let quota = try await store.quotaRoot(root),
-                quota.wouldExceed(addingBytes: Int64(declaredSize ?? 0), messages: 1)
-            {
+            if let quota, quota.wouldExceed(addingBytes: Int64(declaredSize ?? 0), messages: 1) {
                 return .rejected(.overQuota)
             }
             return .accepted(target.name)

@@ -33,6 +33,8 @@ public protocol MailStore: Sendable {
     func createMailbox(_ name: MailboxName, acl: ACL?) async throws(MailStoreError) -> Mailbox
     /// The mailbox, or nil if it does not exist.
     func mailbox(_ name: MailboxName) async throws(MailStoreError) -> Mailbox?
+    /// The mailbox with its governing quota root, read in one snapshot (LMTP's RCPT check).
+    func mailboxWithQuota(_ name: MailboxName) async throws(MailStoreError) -> (Mailbox, QuotaRoot?)?
     /// Mailboxes at or below `root` (all when nil), sorted by name.
     func mailboxes(under root: MailboxName?) async throws(MailStoreError) -> [Mailbox]
     /// Deletes a mailbox and releases its messages.

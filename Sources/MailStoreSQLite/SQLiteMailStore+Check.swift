@@ -138,7 +138,7 @@ extension SQLiteMailStore {
         }
         let blobStore = blobs
         let diskFiles = onDisk
-        return try await write { db, files in
+        return try await write(barrier: true) { db, files in
             var actions: [String] = []
             let referenced = try Row.fetchAll(
                 db,

@@ -30,6 +30,7 @@ extension SQLiteMailStore {
 /// batch's single file-system sync; `apply` then appends one record per target, each in its own
 /// savepoint, so an over-quota or missing mailbox fails that target alone.
 final class DeliveryJob: WriteJob {
+    var needsSavepoint: Bool { false }
     private let message: StagedMessage
     private let targets: [DeliveryTarget]
     private let partition: String
@@ -59,26 +60,26 @@ final class DeliveryJob: WriteJob {
         self.continuation = continuation
     }
 
-    func prepareFiles(_ db: Database, _ batch: inout BatchFiles) throws {
+    func prepareFiles(_ db: Database, _ batch: inout BatchFiles, _ placing: PlacementLedger) throws {
         let hex = message.guid.hex
-        let stored = try Bool.fetchOne(db, sql: "SELECT 1 FROM blobs WHERE guid = ?", arguments: [hex]) == true
-        if batch.knownBlobs.contains(hex) || stored {
+        // Durable already: committed in an earlier batch (GC never overlaps this stage), placed
+        // by this batch, or placed and synced by a batch that is still committing.
+        let committed =
+            try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs WHERE guid = ?"), arguments: [hex]) == true
+        if committed || batch.knownBlobs.contains(hex) || placing.contains(hex) {
             batch.knownBlobs.insert(hex)
-            batch.stagingToRemove.append(message.token)
+            unlinkQuietly(message.token)
             return
         }
         do {
             try blobs.promote(stagingPath: message.token, to: message.guid, partition: partition)
         } catch {
-            batch.stagingToRemove.append(message.token)
+            unlinkQuietly(message.token)
             state.withLock { $0.fileError = error }
             return
         }
-        // The row starts unreferenced: if every target fails, garbage collection removes the file.
-        try db.execute(
-            sql: "INSERT INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, 0)",
-            arguments: [hex, partition, message.size]
-        )
+        placing.insert(hex)
+        batch.placed.append(hex)
         batch.knownBlobs.insert(hex)
         batch.partitionsToSync.insert(partition)
     }
@@ -88,45 +89,69 @@ final class DeliveryJob: WriteJob {
             state.withLock { $0.results = targets.map { _ in .failure(fileError) } }
             return
         }
+        // The file is durable (synced by the file stage). The row starts unreferenced, so if
+        // every target fails, garbage collection removes the file.
+        try db.cachedStatement(
+            sql: "INSERT OR IGNORE INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, 0)"
+        ).execute(arguments: [message.guid.hex, partition, message.size])
         var results: [Result<AppendedMessage, MailStoreError>] = []
         for target in targets {
-            var appended: AppendedMessage?
-            var failure: MailStoreError?
-            try db.inSavepoint {
-                do {
-                    appended = try append(db, &batch, target)
-                    return .commit
-                } catch {
-                    failure = MailStoreError(mapping: error)
-                    return .rollback
-                }
+            // Refusals (missing mailbox, quota) are decided before this target writes anything,
+            // so no savepoint is needed; an error after the first write fails the whole batch,
+            // and nothing of it is acknowledged.
+            switch try validate(db, target) {
+            case .failure(let refusal):
+                results.append(.failure(refusal))
+            case .success(let mailbox):
+                results.append(.success(try append(db, &batch, target, mailbox)))
             }
-            results.append(appended.map { .success($0) } ?? .failure(failure!))
         }
         state.withLock { $0.results = results }
     }
 
-    private func append(_ db: Database, _ batch: inout BatchFiles, _ target: DeliveryTarget) throws -> AppendedMessage {
-        guard
-            let row = try Row.fetchOne(
-                db.cachedStatement(
-                    sql:
-                        "SELECT id, uniqueid, uidvalidity, last_uid, highestmodseq, quotaroot FROM mailboxes WHERE name = ?"
-                ),
-                arguments: [target.mailbox.internalName]
-            )
-        else {
-            throw MailStoreError(.nonexistent, "mailbox \(target.mailbox) does not exist")
+    /// What `append` needs of the target mailbox.
+    private struct TargetMailbox {
+        var id: Int64
+        var uniqueID: String
+        var uidValidity: Int64
+        var lastUID: Int64
+        var highestModSeq: Int64
+        var quotaRoot: String?
+    }
+
+    private func validate(_ db: Database, _ target: DeliveryTarget) throws -> Result<TargetMailbox, MailStoreError> {
+        let lookup = try db.cachedStatement(
+            sql: "SELECT id, uniqueid, uidvalidity, last_uid, highestmodseq, quotaroot FROM mailboxes WHERE name = ?"
+        )
+        guard let row = try Row.fetchOne(lookup, arguments: [target.mailbox.internalName]) else {
+            return .failure(MailStoreError(.nonexistent, "mailbox \(target.mailbox) does not exist"))
         }
-        let id: Int64 = row["id"]
-        let quotaRoot: String? = row["quotaroot"]
-        if let quotaRoot, target.enforceQuota, let quota = try SQLiteMailStore.fetchQuotaRoot(db, quotaRoot),
+        let mailbox = TargetMailbox(
+            id: row["id"],
+            uniqueID: row["uniqueid"],
+            uidValidity: row["uidvalidity"],
+            lastUID: row["last_uid"],
+            highestModSeq: row["highestmodseq"],
+            quotaRoot: row["quotaroot"]
+        )
+        if let root = mailbox.quotaRoot, target.enforceQuota, let quota = try SQLiteMailStore.fetchQuotaRoot(db, root),
             quota.wouldExceed(addingBytes: message.size, messages: 1)
         {
-            throw MailStoreError(.overQuota, "quota root \(quotaRoot) would be exceeded")
+            return .failure(MailStoreError(.overQuota, "quota root \(root) would be exceeded"))
         }
-        let uid = UInt32(row["last_uid"] as Int64) + 1
-        let modseq = ModSeq(UInt64(row["highestmodseq"] as Int64)).next
+        return .success(mailbox)
+    }
+
+    private func append(
+        _ db: Database,
+        _ batch: inout BatchFiles,
+        _ target: DeliveryTarget,
+        _ mailbox: TargetMailbox
+    )
+        throws -> AppendedMessage
+    {
+        let uid = UInt32(mailbox.lastUID) + 1
+        let modseq = ModSeq(UInt64(mailbox.highestModSeq)).next
         try db.cachedStatement(
             sql: """
                 INSERT INTO records(mailbox_id, uid, modseq, last_updated, internaldate, savedate, size, guid,
@@ -134,16 +159,16 @@ final class DeliveryJob: WriteJob {
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """
         ).execute(arguments: [
-            id, Int64(uid), Int64(modseq.rawValue), now, target.internalDate, now, message.size, message.guid.hex,
-            target.flags.systemMask, target.flags.keywordString,
+            mailbox.id, Int64(uid), Int64(modseq.rawValue), now, target.internalDate, now, message.size,
+            message.guid.hex, target.flags.systemMask, target.flags.keywordString,
         ])
         try db.cachedStatement(
             sql: """
                 UPDATE mailboxes SET last_uid = ?, highestmodseq = ?, message_count = message_count + 1,
                   total_size = total_size + ?, last_appenddate = ? WHERE id = ?
                 """
-        ).execute(arguments: [Int64(uid), Int64(modseq.rawValue), message.size, now, id])
-        if let quotaRoot {
+        ).execute(arguments: [Int64(uid), Int64(modseq.rawValue), message.size, now, mailbox.id])
+        if let quotaRoot = mailbox.quotaRoot {
             try db.cachedStatement(
                 sql:
                     "UPDATE quotaroots SET storage_used = storage_used + ?, messages_used = messages_used + 1 WHERE root = ?"
@@ -157,13 +182,13 @@ final class DeliveryJob: WriteJob {
             kind: .append,
             user: target.mailbox.owner?.name,
             mailbox: target.mailbox.internalName,
-            uniqueID: row["uniqueid"],
+            uniqueID: mailbox.uniqueID,
             modSeq: modseq,
             now: now
         )
         return AppendedMessage(
             mailbox: target.mailbox,
-            uidValidity: UIDValidity(UInt32(row["uidvalidity"] as Int64)),
+            uidValidity: UIDValidity(UInt32(mailbox.uidValidity)),
             uid: UID(uid),
             modSeq: modseq
         )

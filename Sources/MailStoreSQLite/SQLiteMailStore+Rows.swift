@@ -59,7 +59,10 @@ extension SQLiteMailStore {
     }
 
     static func fetchMailbox(_ db: Database, _ name: MailboxName) throws -> Mailbox? {
-        try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE name = ?", arguments: [name.internalName]).map(
+        try Row.fetchOne(
+            db.cachedStatement(sql: "SELECT * FROM mailboxes WHERE name = ?"),
+            arguments: [name.internalName]
+        ).map(
             mailbox(from:)
         )
     }
@@ -78,7 +81,8 @@ extension SQLiteMailStore {
     }
 
     static func fetchQuotaRoot(_ db: Database, _ root: String) throws -> QuotaRoot? {
-        try Row.fetchOne(db, sql: "SELECT * FROM quotaroots WHERE root = ?", arguments: [root]).map { row in
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM quotaroots WHERE root = ?"), arguments: [root]).map {
+            row in
             QuotaRoot(
                 root: row["root"],
                 storageLimitKiB: row["storage_limit"],

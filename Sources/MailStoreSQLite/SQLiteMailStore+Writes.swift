@@ -550,7 +550,8 @@ extension SQLiteMailStore {
     @discardableResult
     public func collectGarbage(limit: Int = 10_000) async throws(MailStoreError) -> Int {
         let retention = configuration.changeRetention
-        return try await write { db, files in
+        // A barrier: it deletes files, so no file stage may run beside it.
+        return try await write(barrier: true) { db, files in
             let rows = try Row.fetchAll(
                 db,
                 sql: "SELECT guid, partition FROM blobs WHERE refcount = 0 LIMIT ?",
@@ -559,8 +560,6 @@ extension SQLiteMailStore {
             var removed = 0
             for row in rows {
                 let guid: String = row["guid"]
-                // A blob a delivery in this same batch relies on must survive this pass.
-                if files.knownBlobs.contains(guid) { continue }
                 try db.execute(sql: "DELETE FROM blobs WHERE guid = ? AND refcount = 0", arguments: [guid])
                 files.blobsToRemove.append((guid, row["partition"]))
                 removed += 1

@@ -90,11 +90,12 @@ public final class SQLiteMailStore: MailStore {
 
     /// Runs `body` as one group-committed write job and returns once it is durable.
     func write<T: Sendable>(
+        barrier: Bool = false,
         _ body: @escaping @Sendable (Database, inout BatchFiles) throws -> T
     ) async throws(MailStoreError) -> T {
         do {
             return try await withCheckedThrowingContinuation { continuation in
-                writes.submit(ClosureJob(continuation: continuation, body: body))
+                writes.submit(ClosureJob(continuation: continuation, isBarrier: barrier, body: body))
             }
         } catch {
             throw MailStoreError(mapping: error)
@@ -183,6 +184,13 @@ public final class SQLiteMailStore: MailStore {
 
     public func mailbox(_ name: MailboxName) async throws(MailStoreError) -> Mailbox? {
         try await read { db in try Self.fetchMailbox(db, name) }
+    }
+
+    public func mailboxWithQuota(_ name: MailboxName) async throws(MailStoreError) -> (Mailbox, QuotaRoot?)? {
+        try await read { db in
+            guard let mailbox = try Self.fetchMailbox(db, name) else { return nil }
+            return (mailbox, try mailbox.quotaRoot.flatMap { try Self.fetchQuotaRoot(db, $0) })
+        }
     }
 
     public func mailboxes(under root: MailboxName?) async throws(MailStoreError) -> [Mailbox] {

@@ -5,41 +5,69 @@ import MailStore
 import Metrics
 import Synchronization
 
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// One unit of work for the group committer.
 ///
-/// `prepareFiles` runs first for every job of a batch (inside the batch's write transaction,
-/// before the file system is synced); `apply` then runs inside its own savepoint, so a job that
-/// throws is rolled back alone; `finish` runs after the batch commits or fails.
+/// `prepareFiles` runs in the file stage with a read-only view of the committed database:
+/// it places message files (not yet durable). `apply` runs in the commit stage inside the
+/// batch's write transaction, after the files were synced; with ``needsSavepoint`` it runs in
+/// its own savepoint, so a job that throws is rolled back alone. `finish` runs after the batch
+/// committed or failed.
 protocol WriteJob: AnyObject, Sendable {
-    func prepareFiles(_ db: Database, _ batch: inout BatchFiles) throws
+    /// Whether `apply` must run inside its own savepoint. A job that decides every refusal
+    /// before its first write (deliveries) does not need one, and saves two statements.
+    var needsSavepoint: Bool { get }
+    /// Whether the job must run with the pipeline drained: jobs that delete message files
+    /// (garbage collection, reconstruct) must not overlap a file stage that relies on them.
+    var isBarrier: Bool { get }
+    func prepareFiles(_ db: Database, _ batch: inout BatchFiles, _ placing: PlacementLedger) throws
     func apply(_ db: Database, _ batch: inout BatchFiles) throws
     func finish(commitError: MailStoreError?, events: [ChangeEvent])
 }
 
 extension WriteJob {
-    func prepareFiles(_ db: Database, _ batch: inout BatchFiles) throws {}
+    func prepareFiles(_ db: Database, _ batch: inout BatchFiles, _ placing: PlacementLedger) throws {}
+    var needsSavepoint: Bool { true }
+    var isBarrier: Bool { false }
 }
 
-/// File work shared by one batch: which partitions need a sync, and blobs placed so far.
-struct BatchFiles {
+/// File work shared by one batch.
+struct BatchFiles: Sendable {
     var partitionsToSync: Set<String> = []
-    /// GUIDs (hex) known to have a durable-after-sync file and a `blobs` row in this batch.
+    /// GUIDs (hex) whose file is durable once this batch's sync returns.
     var knownBlobs: Set<String> = []
-    /// Staging files to unlink once the batch is over.
-    var stagingToRemove: [String] = []
-    /// Blob files to unlink after commit (garbage collection).
+    /// GUIDs (hex) this batch placed; removed from the ledger when the batch ends.
+    var placed: [String] = []
+    /// Blob files to unlink after commit (garbage collection; barrier jobs only).
     var blobsToRemove: [(guid: String, partition: String)] = []
     /// Change events recorded by the job currently applying.
     var events: [ChangeEvent] = []
 }
 
-/// Group commit: concurrent writers share one write transaction and one fsync.
+/// GUIDs whose files were placed and synced by the file stage but whose batch has not
+/// committed yet. The file stage must not place them again, and must treat them as durable.
+final class PlacementLedger: Sendable {
+    private let guids = Mutex<Set<String>>([])
+
+    func contains(_ guid: String) -> Bool { guids.withLock { $0.contains(guid) } }
+    func insert(_ guid: String) { _ = guids.withLock { $0.insert(guid) } }
+    func remove(_ list: [String]) { guids.withLock { for guid in list { $0.remove(guid) } } }
+}
+
+/// Group commit in two pipelined stages; concurrent writers share transactions and fsyncs.
 ///
-/// Writers enqueue jobs; a single drain loop on its own dispatch queue (never the cooperative
-/// pool: it blocks in fsync) takes *every* pending job, runs them in one `BEGIN IMMEDIATE`
-/// transaction, syncs the message files once, commits (one WAL fsync), then completes them all.
-/// While a batch commits, new jobs accumulate for the next one, so under load the batch size
-/// grows with the arrival rate and the cost per message falls.
+/// Writers enqueue jobs. The **file stage** (its own dispatch queue: it blocks in syncfs)
+/// takes every pending job, places the new message files and makes them durable with one
+/// `syncfs`, then hands the batch to the **commit stage**, which runs every job in one
+/// `BEGIN IMMEDIATE` transaction and commits (one WAL fsync). While batch N commits, batch N+1
+/// syncs its files and batch N+2 accumulates, so each flush is shared by all the writers that
+/// arrived meanwhile, and the two flushes of consecutive batches overlap.
+///
+/// Invariant: a `blobs` row is committed only after its file was synced. Jobs that delete
+/// files are barriers: they run alone, with both stages idle.
 final class WriteQueue: Sendable {
     private struct State {
         var pending: [any WriteJob] = []
@@ -47,7 +75,11 @@ final class WriteQueue: Sendable {
     }
 
     private let state = Mutex(State())
-    private let queue = DispatchQueue(label: "corvid.store.commit")
+    private let fileQueue = DispatchQueue(label: "corvid.store.files")
+    private let commitQueue = DispatchQueue(label: "corvid.store.commit")
+    /// At most one batch in the commit stage while the next one prepares.
+    private let handoff = DispatchSemaphore(value: 1)
+    private let ledger = PlacementLedger()
     private let pool: DatabasePool
     private let blobs: BlobStore
     private let logger: Logger
@@ -69,65 +101,108 @@ final class WriteQueue: Sendable {
             state.draining = true
             return true
         }
-        if start { queue.async { self.drain() } }
+        if start { fileQueue.async { self.drain() } }
     }
 
+    /// The file stage's loop.
     private func drain() {
         while true {
             let batch: [any WriteJob] = state.withLock { state in
-                let take = Array(state.pending.prefix(WriteQueue.maxBatch))
+                var take: [any WriteJob] = []
+                if let first = state.pending.first, first.isBarrier {
+                    take = [first]
+                } else {
+                    for job in state.pending.prefix(WriteQueue.maxBatch) {
+                        if job.isBarrier { break }
+                        take.append(job)
+                    }
+                }
                 state.pending.removeFirst(take.count)
                 if take.isEmpty { state.draining = false }
                 return take
             }
             if batch.isEmpty { return }
-            run(batch)
+            let started = DispatchTime.now().uptimeNanoseconds
+            if batch[0].isBarrier {
+                handoff.wait()
+                commitQueue.sync { self.commit(batch, BatchFiles(), started: started) }
+                handoff.signal()
+                continue
+            }
+            var files = BatchFiles()
+            do {
+                try prepare(batch, &files)
+            } catch {
+                let failure = MailStoreError(mapping: error)
+                logger.error(
+                    "message file sync failed",
+                    metadata: ["store.batch": "\(batch.count)", "error": "\(failure)"]
+                )
+                ledger.remove(files.placed)
+                for job in batch { job.finish(commitError: failure, events: []) }
+                continue
+            }
+            handoff.wait()
+            let prepared = files
+            commitQueue.async {
+                self.commit(batch, prepared, started: started)
+                self.handoff.signal()
+            }
         }
     }
 
-    private func run(_ batch: [any WriteJob]) {
-        var files = BatchFiles()
+    /// Places the batch's files and makes them durable.
+    private func prepare(_ batch: [any WriteJob], _ files: inout BatchFiles) throws {
+        let ledger = self.ledger
+        files = try pool.read { db in
+            var files = BatchFiles()
+            for job in batch { try job.prepareFiles(db, &files, ledger) }
+            return files
+        }
+        let syncStarted = DispatchTime.now().uptimeNanoseconds
+        for partition in files.partitionsToSync.sorted() { try blobs.syncPartition(partition) }
+        StoreMetrics.fileSyncSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - syncStarted))
+    }
+
+    /// The commit stage: one transaction for the whole batch.
+    private func commit(_ batch: [any WriteJob], _ prepared: BatchFiles, started: UInt64) {
+        var files = prepared
         var eventsPerJob: [[ChangeEvent]] = Array(repeating: [], count: batch.count)
         var failure: MailStoreError?
-        let started = DispatchTime.now().uptimeNanoseconds
         do {
             try pool.writeWithoutTransaction { db in
                 try db.inTransaction(.immediate) {
-                    for job in batch { try job.prepareFiles(db, &files) }
-                    // One flush for every message file of the batch, before any row points at one.
-                    for partition in files.partitionsToSync.sorted() { try blobs.syncPartition(partition) }
                     for (index, job) in batch.enumerated() {
                         files.events = []
-                        try db.inSavepoint {
-                            do {
-                                try job.apply(db, &files)
-                                return .commit
-                            } catch is JobRejected {
-                                return .rollback
+                        if job.needsSavepoint {
+                            try db.inSavepoint {
+                                do {
+                                    try job.apply(db, &files)
+                                    return .commit
+                                } catch is JobRejected {
+                                    return .rollback
+                                }
                             }
+                        } else {
+                            try job.apply(db, &files)
                         }
                         eventsPerJob[index] = files.events
                     }
                     return .commit
                 }
             }
-        } catch let error as MailStoreError {
-            failure = error
         } catch {
-            failure = MailStoreError(.ioFailure, "commit failed: \(error)")
+            failure = MailStoreError(mapping: error)
         }
         if let failure {
             logger.error("group commit failed", metadata: ["store.batch": "\(batch.count)", "error": "\(failure)"])
-        }
-        for path in files.stagingToRemove { unlinkQuietly(path) }
-        if failure == nil {
+        } else {
             for blob in files.blobsToRemove { blobs.remove(.init(hex: blob.guid)!, partition: blob.partition) }
         }
-        Counter(label: "corvid_store_commit_batches_total").increment()
-        Recorder(label: "corvid_store_commit_batch_size").record(batch.count)
-        Timer(label: "corvid_store_commit_seconds").recordNanoseconds(
-            Int64(DispatchTime.now().uptimeNanoseconds - started)
-        )
+        ledger.remove(files.placed)
+        StoreMetrics.batches.increment()
+        StoreMetrics.batchSize.record(batch.count)
+        StoreMetrics.commitSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started))
         for (index, job) in batch.enumerated() {
             job.finish(commitError: failure, events: failure == nil ? eventsPerJob[index] : [])
         }
@@ -144,12 +219,15 @@ final class ClosureJob<T: Sendable>: WriteJob {
     private let body: @Sendable (Database, inout BatchFiles) throws -> T
     private let result = Mutex<Result<T, MailStoreError>?>(nil)
     private let continuation: CheckedContinuation<T, any Error>
+    let isBarrier: Bool
 
     init(
         continuation: CheckedContinuation<T, any Error>,
+        isBarrier: Bool = false,
         body: @escaping @Sendable (Database, inout BatchFiles) throws -> T
     ) {
         self.continuation = continuation
+        self.isBarrier = isBarrier
         self.body = body
     }
 
@@ -181,10 +259,6 @@ func unlinkQuietly(_ path: String) {
     _ = path.withCString { unlink($0) }
 }
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 extension MailStoreError {
     /// Maps any error from GRDB or the file system to a store error.
     init(mapping error: any Error) {
@@ -196,4 +270,12 @@ extension MailStoreError {
             self.init(.ioFailure, "\(error)")
         }
     }
+}
+
+/// Metric handles of the store, created once.
+enum StoreMetrics {
+    static let batches = Counter(label: "corvid_store_commit_batches_total")
+    static let batchSize = Recorder(label: "corvid_store_commit_batch_size")
+    static let commitSeconds = Timer(label: "corvid_store_commit_seconds")
+    static let fileSyncSeconds = Timer(label: "corvid_store_file_sync_seconds")
 }

@@ -16,6 +16,13 @@ struct Corvid: AsyncParsableCommand {
         abstract: "Corvid mail store: LMTP delivery into a durable store, administered from one binary.",
         subcommands: [Serve.self, User.self, MailboxCommand.self, Check.self, Reconstruct.self]
     )
+
+    /// The entry point: first make NIO's event loops the global executor (see `ProcessSetup`),
+    /// then parse and run as ArgumentParser does.
+    static func main() async {
+        ProcessSetup.useEventLoopsAsGlobalExecutor()
+        await main(nil)
+    }
 }
 
 /// Options shared by every subcommand.
@@ -61,7 +68,7 @@ struct CLIError: Error, CustomStringConvertible {
 func currentDirectory() -> String {
     var buffer = [CChar](repeating: 0, count: 4096)
     guard getcwd(&buffer, buffer.count) != nil else { return "." }
-    return String(cString: buffer)
+    return String(decoding: buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
 
 func readTextFile(_ path: String) -> String? {

@@ -23,7 +23,6 @@ let package = Package(
     ],
     targets: [
         .target(name: "MailCore"),
-        .target(name: "CCorvidShims"),
         .target(name: "MailMessage", dependencies: ["MailCore"]),
         .target(
             name: "MailStore",
@@ -35,7 +34,7 @@ let package = Package(
         .target(
             name: "MailStoreSQLite",
             dependencies: [
-                "MailCore", "MailStore", "CCorvidShims",
+                "MailCore", "MailStore",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

@@ -1,5 +1,5 @@
-import CCorvidShims
 import Crypto
+import Dispatch
 import MailCore
 import MailStore
 import NIOCore
@@ -13,9 +13,9 @@ import Darwin
 
 /// Content-addressed message files: `<partition>/<g0g1>/<g2g3>/<guid>`, one file per GUID.
 ///
-/// Incoming messages are written to `<partition>/stage/` first, unsynced. At commit the group
-/// committer renames each new GUID's staging file to its final name and makes the whole batch
-/// durable with one `syncfs(2)` before the index rows that reference them are committed. A crash
+/// Incoming messages are written to `<partition>/stage/` and fdatasynced when complete. The
+/// group committer renames each new GUID's staging file to its final name and fsyncs the
+/// directories it changed before the index rows that reference them are committed. A crash
 /// before that commit leaves at most unreferenced files, never a row without its bytes.
 struct BlobStore: Sendable {
     /// Partition name → directory.
@@ -55,24 +55,40 @@ struct BlobStore: Sendable {
         }
     }
 
-    /// Moves a staged file to its content-addressed name. Not durable until ``syncPartition(_:)``.
-    func promote(stagingPath: String, to guid: MessageGUID, partition: String) throws(MailStoreError) {
+    /// Moves a staged (already fdatasynced) file to its content-addressed name. Returns the
+    /// directories whose entries changed: the caller fsyncs them before any row names the file.
+    func promote(stagingPath: String, to guid: MessageGUID, partition: String) throws(MailStoreError) -> [String] {
         let final = try path(of: guid, partition: partition)
-        let dir = String(final[..<final.lastIndex(of: "/")!])
-        try FileOps.makeDirectories(dir)
-        guard rename(stagingPath, final) == 0 else {
-            throw MailStoreError(.ioFailure, "rename \(stagingPath) → \(final): \(FileOps.errnoText())")
+        let leaf = String(final[..<final.lastIndex(of: "/")!])
+        var changed = [leaf]
+        if rename(stagingPath, final) != 0 {
+            guard errno == ENOENT else {
+                throw MailStoreError(.ioFailure, "rename \(stagingPath) → \(final): \(FileOps.errnoText())")
+            }
+            // First file in this hash directory: create it (and its parent), and sync their parents.
+            let middle = String(leaf[..<leaf.lastIndex(of: "/")!])
+            let root = String(middle[..<middle.lastIndex(of: "/")!])
+            for (dir, parent) in [(middle, root), (leaf, middle)] {
+                if mkdir(dir, 0o750) == 0 {
+                    changed.append(parent)
+                } else if errno != EEXIST {
+                    throw MailStoreError(.ioFailure, "mkdir \(dir): \(FileOps.errnoText())")
+                }
+            }
+            guard rename(stagingPath, final) == 0 else {
+                throw MailStoreError(.ioFailure, "rename \(stagingPath) → \(final): \(FileOps.errnoText())")
+            }
         }
+        return changed
     }
 
-    /// Makes every file written and renamed so far on a partition's file system durable.
-    func syncPartition(_ partition: String) throws(MailStoreError) {
-        let dir = try root(partition)
-        let fd = open(dir, O_RDONLY | O_DIRECTORY)
-        guard fd >= 0 else { throw MailStoreError(.ioFailure, "open \(dir): \(FileOps.errnoText())") }
+    /// Makes a directory's entries durable (renames and creations in it).
+    func syncDirectory(_ path: String) throws(MailStoreError) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { throw MailStoreError(.ioFailure, "open \(path): \(FileOps.errnoText())") }
         defer { close(fd) }
-        if corvid_syncfs(fd) != 0 {
-            throw MailStoreError(.ioFailure, "syncfs \(dir): \(FileOps.errnoText())")
+        if fsync(fd) != 0 {
+            throw MailStoreError(.ioFailure, "fsync \(path): \(FileOps.errnoText())")
         }
     }
 
@@ -139,17 +155,29 @@ final class StagingFile: MessageStagingWriter {
     }
 
     func finish() async throws(MailStoreError) -> StagedMessage {
-        // No fsync here: the group committer's one syncfs flushes every file of the batch
-        // (measured: per-session fdatasync cut throughput from 2,400 to 1,890 msg/s; see
-        // docs/decisions/0002).
-        try lock.withLock { state throws(MailStoreError) in
+        let (fd, staged) = try lock.withLock { state throws(MailStoreError) in
             guard !state.finished else { throw MailStoreError(.invalidArgument, "staging file already finished") }
             state.finished = true
-            close(state.fd)
+            let fd = state.fd
             state.fd = -1
             let digest = Array(state.hasher.finalize())
-            return StagedMessage(guid: MessageGUID(bytes: digest)!, size: state.size, token: path)
+            return (fd, StagedMessage(guid: MessageGUID(bytes: digest)!, size: state.size, token: path))
         }
+        // Flush the bytes here, in parallel with every other session (concurrent fsyncs share
+        // device flushes), so the group committer only has directory entries left to sync.
+        // fdatasync blocks, so it runs on a Dispatch worker, never on an event loop.
+        let failure: Int32 = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                let rc = fdatasync(fd)
+                let saved = rc == 0 ? 0 : errno
+                close(fd)
+                continuation.resume(returning: saved)
+            }
+        }
+        guard failure == 0 else {
+            throw MailStoreError(.ioFailure, "fdatasync \(path): \(String(cString: strerror(failure)))")
+        }
+        return staged
     }
 
     func discard() async {

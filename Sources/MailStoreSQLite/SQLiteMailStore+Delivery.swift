@@ -72,7 +72,9 @@ final class DeliveryJob: WriteJob {
             return
         }
         do {
-            try blobs.promote(stagingPath: message.token, to: message.guid, partition: partition)
+            batch.directoriesToSync.formUnion(
+                try blobs.promote(stagingPath: message.token, to: message.guid, partition: partition)
+            )
         } catch {
             unlinkQuietly(message.token)
             state.withLock { $0.fileError = error }
@@ -81,7 +83,6 @@ final class DeliveryJob: WriteJob {
         placing.insert(hex)
         batch.placed.append(hex)
         batch.knownBlobs.insert(hex)
-        batch.partitionsToSync.insert(partition)
     }
 
     func apply(_ db: Database, _ batch: inout BatchFiles) throws {
@@ -89,11 +90,6 @@ final class DeliveryJob: WriteJob {
             state.withLock { $0.results = targets.map { _ in .failure(fileError) } }
             return
         }
-        // The file is durable (synced by the file stage). The row starts unreferenced, so if
-        // every target fails, garbage collection removes the file.
-        try db.cachedStatement(
-            sql: "INSERT OR IGNORE INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, 0)"
-        ).execute(arguments: [message.guid.hex, partition, message.size])
         var results: [Result<AppendedMessage, MailStoreError>] = []
         for target in targets {
             // Refusals (missing mailbox, quota) are decided before this target writes anything,
@@ -106,6 +102,15 @@ final class DeliveryJob: WriteJob {
                 results.append(.success(try append(db, &batch, target, mailbox)))
             }
         }
+        // The file is durable (synced by the file stage). One upsert registers it and counts the
+        // copies just appended; with none, the row stays unreferenced for garbage collection.
+        let copies = results.filter { if case .success = $0 { true } else { false } }.count
+        try db.cachedStatement(
+            sql: """
+                INSERT INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, ?)
+                ON CONFLICT(guid) DO UPDATE SET refcount = refcount + excluded.refcount
+                """
+        ).execute(arguments: [message.guid.hex, partition, message.size, copies])
         state.withLock { $0.results = results }
     }
 
@@ -121,23 +126,34 @@ final class DeliveryJob: WriteJob {
 
     private func validate(_ db: Database, _ target: DeliveryTarget) throws -> Result<TargetMailbox, MailStoreError> {
         let lookup = try db.cachedStatement(
-            sql: "SELECT id, uniqueid, uidvalidity, last_uid, highestmodseq, quotaroot FROM mailboxes WHERE name = ?"
+            sql: """
+                SELECT m.id, m.uniqueid, m.uidvalidity, m.last_uid, m.highestmodseq, m.quotaroot,
+                       q.storage_limit, q.message_limit, q.storage_used, q.messages_used
+                FROM mailboxes m LEFT JOIN quotaroots q ON q.root = m.quotaroot WHERE m.name = ?
+                """
         )
         guard let row = try Row.fetchOne(lookup, arguments: [target.mailbox.internalName]) else {
             return .failure(MailStoreError(.nonexistent, "mailbox \(target.mailbox) does not exist"))
         }
         let mailbox = TargetMailbox(
-            id: row["id"],
-            uniqueID: row["uniqueid"],
-            uidValidity: row["uidvalidity"],
-            lastUID: row["last_uid"],
-            highestModSeq: row["highestmodseq"],
-            quotaRoot: row["quotaroot"]
+            id: row[0],
+            uniqueID: row[1],
+            uidValidity: row[2],
+            lastUID: row[3],
+            highestModSeq: row[4],
+            quotaRoot: row[5]
         )
-        if let root = mailbox.quotaRoot, target.enforceQuota, let quota = try SQLiteMailStore.fetchQuotaRoot(db, root),
-            quota.wouldExceed(addingBytes: message.size, messages: 1)
-        {
-            return .failure(MailStoreError(.overQuota, "quota root \(root) would be exceeded"))
+        if let root = mailbox.quotaRoot, target.enforceQuota, let used: Int64 = row[8] {
+            let quota = QuotaRoot(
+                root: root,
+                storageLimitKiB: row[6],
+                messageLimit: row[7],
+                storageUsedBytes: used,
+                messagesUsed: row[9]
+            )
+            if quota.wouldExceed(addingBytes: message.size, messages: 1) {
+                return .failure(MailStoreError(.overQuota, "quota root \(root) would be exceeded"))
+            }
         }
         return .success(mailbox)
     }
@@ -174,8 +190,6 @@ final class DeliveryJob: WriteJob {
                     "UPDATE quotaroots SET storage_used = storage_used + ?, messages_used = messages_used + 1 WHERE root = ?"
             ).execute(arguments: [message.size, quotaRoot])
         }
-        try db.cachedStatement(sql: "UPDATE blobs SET refcount = refcount + 1 WHERE guid = ?")
-            .execute(arguments: [message.guid.hex])
         try SQLiteMailStore.recordChange(
             db,
             &batch,

@@ -36,7 +36,8 @@ extension WriteJob {
 
 /// File work shared by one batch.
 struct BatchFiles: Sendable {
-    var partitionsToSync: Set<String> = []
+    /// Directories whose entries this batch changed; fsynced before the commit stage.
+    var directoriesToSync: Set<String> = []
     /// GUIDs (hex) whose file is durable once this batch's sync returns.
     var knownBlobs: Set<String> = []
     /// GUIDs (hex) this batch placed; removed from the ledger when the batch ends.
@@ -60,8 +61,8 @@ final class PlacementLedger: Sendable {
 /// Group commit in two pipelined stages; concurrent writers share transactions and fsyncs.
 ///
 /// Writers enqueue jobs. The **file stage** (its own dispatch queue: it blocks in syncfs)
-/// takes every pending job, places the new message files and makes them durable with one
-/// `syncfs`, then hands the batch to the **commit stage**, which runs every job in one
+/// takes every pending job, renames the new (already fdatasynced) message files into place and
+/// fsyncs the directories it changed, then hands the batch to the **commit stage**, which runs every job in one
 /// `BEGIN IMMEDIATE` transaction and commits (one WAL fsync). While batch N commits, batch N+1
 /// syncs its files and batch N+2 accumulates, so each flush is shared by all the writers that
 /// arrived meanwhile, and the two flushes of consecutive batches overlap.
@@ -160,7 +161,7 @@ final class WriteQueue: Sendable {
             return files
         }
         let syncStarted = DispatchTime.now().uptimeNanoseconds
-        for partition in files.partitionsToSync.sorted() { try blobs.syncPartition(partition) }
+        for directory in files.directoriesToSync.sorted() { try blobs.syncDirectory(directory) }
         StoreMetrics.fileSyncSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - syncStarted))
     }
 

@@ -60,7 +60,7 @@ final class PlacementLedger: Sendable {
 
 /// Group commit in two pipelined stages; concurrent writers share transactions and fsyncs.
 ///
-/// Writers enqueue jobs. The **file stage** (its own dispatch queue: it blocks in syncfs)
+/// Writers enqueue jobs. The **file stage** (its own dispatch queue: it blocks in fsync)
 /// takes every pending job, renames the new (already fdatasynced) message files into place and
 /// fsyncs the directories it changed, then hands the batch to the **commit stage**, which runs every job in one
 /// `BEGIN IMMEDIATE` transaction and commits (one WAL fsync). While batch N commits, batch N+1

@@ -101,6 +101,22 @@ def main():
                     "server still delivers after 20 dropped sessions")
         s.close()
         tally.check(len(server.dump("user.alice")) == len(expected) + 1, "dropped sessions stored nothing")
+
+        # Administration while serving is seen at once: a new user receives mail on the next
+        # RCPT, a deleted one is unknown on the next RCPT.
+        server.cli("user", "add", "carol", "--password", "x")
+        s = LMTPClient(server.lmtp_port)
+        s.command("LHLO x")
+        replies = s.deliver("s@example.org", ["carol@example.com"], message("hello-carol"))
+        tally.check(replies and replies[0].startswith("250"), f"user added while serving receives mail: {replies}")
+        server.cli("user", "delete", "carol")
+        s.command("MAIL FROM:<s@example.org>")
+        reply = s.command("RCPT TO:<carol@example.com>")
+        tally.check(reply.startswith("550 5.1.1"), f"user deleted while serving is unknown at once: {reply!r}")
+        s.command("QUIT")
+        s.close()
+        listing = server.cli("user", "list").stdout.decode()
+        tally.check("carol" not in listing and "alice" in listing, f"user list: {listing!r}")
         tally.check(server.terminate() == 0, "SIGTERM exits 0")
     finally:
         status = tally.finish()

@@ -23,6 +23,9 @@ for path in sorted(glob.glob(os.path.join(res_dir, "row-*.json"))):
     d = json.load(open(path))
     server, _, row = os.path.basename(path)[4:-5].partition("-")
     d["server"], d["row"] = server, row
+    busy_file = os.path.join(res_dir, f"busy-{server}-{row}.txt")
+    if os.path.exists(busy_file):
+        d["competing_processes"] = open(busy_file).read().strip()
     rows.append(d)
 stored = {}
 for path in glob.glob(os.path.join(res_dir, "stored-*.json")):
@@ -43,6 +46,13 @@ def describe(row):
     return f"{conns} conn{'s' if conns != '1' else ''}, " + ("1 mailbox" if kind == "1mbx" else "20 users")
 
 
+def lg_cpu(r):
+    """Load generator CPU use as % of one core over the row."""
+    if not r.get("wall_s"):
+        return "-"
+    return f"{100 * r['loadgen_cpu_s'] / r['wall_s']:.0f}%"
+
+
 def num(x, nd=1):
     return "-" if x is None else f"{x:.{nd}f}"
 
@@ -51,7 +61,8 @@ print()
 print("LMTP delivery, %d-byte messages, %ss per row (+%ss warmup), %s cores, /tmp on %s"
       % (meta["params"]["message_size"], meta["params"]["duration_s"], meta["params"]["warmup_s"],
          meta["host"]["nproc"], meta["host"]["tmp_fs"]))
-hdr = f"{'server':<9} {'row':<20} {'conns':>5} {'msg/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'acked':>8} {'non-250':>8}"
+hdr = (f"{'server':<9} {'row':<20} {'conns':>5} {'msg/s':>10} {'p50 ms':>9} {'p99 ms':>9} {'acked':>8} {'non-250':>8}"
+       f" {'loadgen cpu':>11} {'compilers':>9}")
 print(hdr)
 print("-" * len(hdr))
 for s in servers:
@@ -61,9 +72,15 @@ for s in servers:
             print(f"{s:<9} {describe(rn):<20} {'':>5} {'(no result)':>10}")
             continue
         print(f"{s:<9} {describe(rn):<20} {r['conns']:>5} {num(r['msgs_per_s']):>10} {num(r['p50_ms'], 2):>9} "
-              f"{num(r['p99_ms'], 2):>9} {r['acked']:>8} {r['non250']:>8}")
+              f"{num(r['p99_ms'], 2):>9} {r['acked']:>8} {r['non250']:>8}"
+              f" {lg_cpu(r):>11} {r.get('competing_processes', '-'):>9}")
         for k, v in sorted(r.get("errors", {}).items()):
             print(f"{'':<9}   non-250/error: {k} x{v}")
+
+busy = [r for r in rows if r.get("competing_processes", "0/0") != "0/0"]
+if busy:
+    print("WARNING: compiler/linker processes were running before/after %d row(s) (column 'compilers' ="
+          " count before/after the row): those figures are noisy and not comparable." % len(busy))
 
 print()
 print("stored vs acknowledged (cumulative over each server's rows):")
@@ -112,7 +129,8 @@ out = {
     "meta": meta,
     "rows": [{k: r[k] for k in ("server", "row", "conns", "users", "single_user", "message_size", "measured_s",
                                 "measured_msgs", "acked", "attempted", "msgs_per_s", "p50_ms", "p90_ms", "p99_ms",
-                                "p999_ms", "max_ms", "mean_ms", "non250", "errors", "pipelined_connections")}
+                                "p999_ms", "max_ms", "mean_ms", "non250", "errors", "pipelined_connections",
+                                "loadgen_cpu_s", "wall_s", "loadavg_1m_at_start", "competing_processes") if k in r}
              for s in servers for rn in row_names for r in [by.get((s, rn))] if r],
     "stored": [stored[s] for s in servers if s in stored],
     "ratios": ratios,

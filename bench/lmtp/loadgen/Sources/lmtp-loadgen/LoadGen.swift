@@ -164,6 +164,29 @@ func jsonString(_ s: String) -> String {
     return out + "\""
 }
 
+/// 1-minute load average from /proc/loadavg (nil where unavailable): tells a reader whether
+/// something else was competing for the CPUs when a row ran.
+func loadAverage1m() -> Double? {
+    guard let f = fopen("/proc/loadavg", "r") else { return nil }
+    defer { fclose(f) }
+    var buf = [CChar](repeating: 0, count: 128)
+    guard fgets(&buf, Int32(buf.count), f) != nil else { return nil }
+    let text = String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    return text.split(separator: " ").first.flatMap { Double(String($0)) }
+}
+
+/// CPU seconds (user + system) this process has used so far.
+func selfCPUSeconds() -> Double {
+    var ru = rusage()
+    #if canImport(Glibc)
+    getrusage(RUSAGE_SELF.rawValue, &ru)
+    #else
+    getrusage(RUSAGE_SELF, &ru)
+    #endif
+    return Double(ru.ru_utime.tv_sec) + Double(ru.ru_utime.tv_usec) / 1e6
+        + Double(ru.ru_stime.tv_sec) + Double(ru.ru_stime.tv_usec) / 1e6
+}
+
 /// Nearest-rank percentile of sorted nanosecond samples, in milliseconds.
 func percentileMs(_ sorted: [UInt64], _ q: Double) -> Double {
     guard !sorted.isEmpty else { return .nan }

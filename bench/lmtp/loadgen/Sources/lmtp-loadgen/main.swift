@@ -10,6 +10,7 @@ import Synchronization
 // MARK: - main
 
 let opts = parseOptions()
+let loadAtStart = loadAverage1m()
 let shared = Shared(opts)
 var workers: [Worker] = []
 var threads: [pthread_t] = []
@@ -36,6 +37,8 @@ shared.warmupEndNs.store(warmupEnd, ordering: .relaxed)
 shared.deadlineNs.store(warmupEnd + UInt64(max(0, opts.duration) * 1e9), ordering: .relaxed)
 shared.go.store(true, ordering: .releasing)
 for t in threads { pthread_join(t, nil) }
+let loadgenCPU = selfCPUSeconds()
+let wallAfterGo = Double(nowNs() - t0) / 1e9
 
 // MARK: - aggregate
 
@@ -70,7 +73,9 @@ let target = opts.singleUser.map { "\($0)@\(opts.domain)" } ?? "\(opts.users) us
 print("\(opts.label.isEmpty ? "lmtp" : opts.label): conns=\(opts.conns) rcpt=\(target) pipelining=\(pipelined)/\(opts.conns)"
     + " measured=\(measured) in \(fmt(elapsed))s -> \(fmt(rate, 1)) msg/s"
     + " p50=\(fmt(p50, 3))ms p99=\(fmt(p99, 3))ms max=\(fmt(maxMs, 3))ms"
-    + " acked(250)=\(acked) attempted=\(attempted) non250=\(non250)")
+    + " acked(250)=\(acked) attempted=\(attempted) non250=\(non250)"
+    + " loadgen-cpu=\(fmt(wallAfterGo > 0 ? loadgenCPU / wallAfterGo * 100 : 0, 0))%"
+    + (loadAtStart.map { " load1m-at-start=\(fmt($0))" } ?? ""))
 for (k, v) in errors.sorted(by: { $0.key < $1.key }) { print("  non-250/error: \(k) x\(v)") }
 
 if let path = opts.jsonPath {
@@ -85,6 +90,8 @@ if let path = opts.jsonPath {
     j += "\"msgs_per_s\":\(jsonNumber(rate)),"
     j += "\"p50_ms\":\(jsonNumber(p50)),\"p90_ms\":\(jsonNumber(p90)),\"p99_ms\":\(jsonNumber(p99)),"
     j += "\"p999_ms\":\(jsonNumber(p999)),\"max_ms\":\(jsonNumber(maxMs)),\"mean_ms\":\(jsonNumber(mean)),"
+    j += "\"loadgen_cpu_s\":\(jsonNumber(loadgenCPU)),\"wall_s\":\(jsonNumber(wallAfterGo)),"
+    j += "\"loadavg_1m_at_start\":\(loadAtStart.map(jsonNumber) ?? "null"),"
     j += "\"non250\":\(non250),\"setup_failures\":\(setupFailures),\"reconnects\":\(reconnects),"
     j += "\"errors\":{" + errors.sorted(by: { $0.key < $1.key }).map { "\(jsonString($0.key)):\($0.value)" }.joined(separator: ",") + "}"
     j += "}\n"

@@ -161,7 +161,17 @@ final class WriteQueue: Sendable {
             return files
         }
         let syncStarted = DispatchTime.now().uptimeNanoseconds
-        for directory in files.directoriesToSync.sorted() { try blobs.syncDirectory(directory) }
+        // In parallel: concurrent fsyncs let the block layer merge their device flushes.
+        let directories = files.directoriesToSync.sorted()
+        let failures = Mutex<[MailStoreError]>([])
+        DispatchQueue.concurrentPerform(iterations: directories.count) { index in
+            do {
+                try blobs.syncDirectory(directories[index])
+            } catch {
+                failures.withLock { $0.append(MailStoreError(mapping: error)) }
+            }
+        }
+        if let failure = failures.withLock({ $0.first }) { throw failure }
         StoreMetrics.fileSyncSeconds.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - syncStarted))
     }
 

@@ -30,6 +30,9 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__fi
 # Every live server, so an exit path (normal, exception, SIGINT/SIGTERM) can kill it.
 _LIVE: set["CorvidServer"] = set()
 _LIVE_LOCK = threading.Lock()
+# A termination signal that arrived while a server was being spawned (before it was in _LIVE).
+_PENDING_EXIT: list[int] = []
+_SPAWNING = threading.Event()
 
 
 def corvid_binary() -> str:
@@ -74,6 +77,9 @@ def install_exit_cleanup() -> None:
 
     def on_signal(signum, _frame):
         _kill_all_live()
+        if _SPAWNING.is_set():
+            _PENDING_EXIT.append(signum)  # start() kills the new child, then exits
+            return
         raise SystemExit(128 + signum)
 
     for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGINT):
@@ -90,7 +96,7 @@ class CorvidServer:
     def __init__(self, workdir: str | None = None, extra_config: dict[str, str] | None = None,
                  servername: str = "corvid-it.test", binary: str | None = None):
         self.binary = binary or corvid_binary()
-        self.workdir = workdir or tempfile.mkdtemp(prefix="corvid-it-")
+        self.workdir = workdir or tempfile.mkdtemp(prefix="corvid-lmtp-it-")
         self.lmtp_port, self.http_port = free_loopback_ports(2)
         self.config_path = os.path.join(self.workdir, "imapd.conf")
         self.log_dir = os.path.join(self.workdir, "logs")
@@ -173,10 +179,18 @@ class CorvidServer:
         if self._log_file:
             self._log_file.close()
         self._log_file = open(self.log_path, "wb")
-        self.proc = subprocess.Popen([self.binary, "serve", "-C", self.config_path], stdin=subprocess.DEVNULL,
-                                     stdout=self._log_file, stderr=subprocess.STDOUT)
-        with _LIVE_LOCK:
-            _LIVE.add(self)
+        # No exit from a signal handler between fork and registration: that would orphan the child.
+        _SPAWNING.set()
+        try:
+            self.proc = subprocess.Popen([self.binary, "serve", "-C", self.config_path], stdin=subprocess.DEVNULL,
+                                         stdout=self._log_file, stderr=subprocess.STDOUT)
+            with _LIVE_LOCK:
+                _LIVE.add(self)
+        finally:
+            _SPAWNING.clear()
+        if _PENDING_EXIT:
+            self.kill()
+            raise SystemExit(128 + _PENDING_EXIT[0])
         self.wait_ready(ready_timeout)
 
     def wait_ready(self, timeout: float) -> None:

@@ -105,7 +105,10 @@ let package = Package(
         ),
         .testTarget(
             name: "MailStoreTests",
-            dependencies: ["MailCore", "MailStore", "MailStoreSQLite", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "MailCore", "MailStore", "MailStoreSQLite", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
         ),
         .testTarget(
             name: "LMTPServerTests",

@@ -34,6 +34,9 @@ public struct CorvidConfig: Sendable, Equatable {
     public var lmtpDowncaseRecipients: Bool
     /// `lmtp_timeout`: seconds an idle LMTP connection is kept (RFC 5321 §4.5.3.2 suggests 300+).
     public var lmtpTimeout: Int
+    /// `message_inline_max`: messages up to this many bytes are stored in the database row rather
+    /// than in a file of their own (docs/decisions/0003); 0 stores every message as a file.
+    public var messageInlineMax: Int = 64 * 1024
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -56,6 +59,10 @@ public struct CorvidConfig: Sendable, Equatable {
         ("lmtp_max_line_length", "longest LMTP command line in bytes (default 4096)"),
         ("lmtp_downcase_rcpt", "lower-case recipient local parts (default yes)"),
         ("lmtp_timeout", "seconds before an idle LMTP connection is closed (default 300)"),
+        (
+            "message_inline_max",
+            "messages up to this many bytes are stored in the database, not a file (default 65536; 0: always files)"
+        ),
     ]
 
     /// The configuration used when no file is given.
@@ -141,6 +148,7 @@ public struct CorvidConfig: Sendable, Equatable {
             lmtpDowncaseRecipients: try reader.bool("lmtp_downcase_rcpt") ?? true,
             lmtpTimeout: try reader.integer("lmtp_timeout", range: 10...86_400) ?? 300
         )
+        config.messageInlineMax = try reader.integer("message_inline_max", range: 0...(16 * 1024 * 1024)) ?? 64 * 1024
         let known = Set(knownKeys.map(\.key))
         for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
             config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")

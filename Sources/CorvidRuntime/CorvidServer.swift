@@ -26,7 +26,8 @@ public enum CorvidServer {
             configuration: .init(
                 configDirectory: config.configDirectory,
                 partitions: config.partitions,
-                defaultPartition: config.defaultPartition
+                defaultPartition: config.defaultPartition,
+                inlineLimit: config.messageInlineMax
             ),
             logger: Logger(label: "corvid.store")
         )

@@ -19,13 +19,16 @@ public protocol MessageStagingWriter: Sendable {
 public struct StagedMessage: Sendable {
     public let guid: MessageGUID
     public let size: Int64
-    /// Store-private locator of the staged bytes.
+    /// Store-private locator of the staged bytes (a staging file), empty when held in memory.
     public let token: String
+    /// Store-private: the bytes themselves, for messages small enough to be stored inline.
+    public let inlineBytes: ByteBuffer?
 
-    public init(guid: MessageGUID, size: Int64, token: String) {
+    public init(guid: MessageGUID, size: Int64, token: String, inlineBytes: ByteBuffer? = nil) {
         self.guid = guid
         self.size = size
         self.token = token
+        self.inlineBytes = inlineBytes
     }
 }
 

@@ -122,47 +122,74 @@ struct BlobStore: Sendable {
     }
 }
 
-/// A message being written to the staging area; hashes as it writes.
+/// A message being staged; hashes as it is written.
+///
+/// Up to `inlineLimit` bytes it stays in memory and the message is stored inline in the
+/// database (no file, no file flush). Past that it spills to a file in the staging directory,
+/// which is fdatasynced when the message is complete.
 final class StagingFile: MessageStagingWriter {
     // An engine owns one writer and calls it sequentially; the lock makes misuse safe, not fast.
     private let lock = Mutex(State())
-    let path: String
+    private let directory: String
+    private let inlineLimit: Int
 
     private struct State {
         var fd: Int32 = -1
+        var path = ""
+        var memory: ByteBuffer? = ByteBuffer()
         var hasher = Insecure.SHA1()
         var size: Int64 = 0
         var finished = false
     }
 
-    init(directory: String) throws(MailStoreError) {
-        var random = SystemRandomNumberGenerator()
-        path = directory + "/" + String(random.next(), radix: 36) + String(random.next(), radix: 36) + ".tmp"
-        let fd = open(path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
-        guard fd >= 0 else { throw MailStoreError(.ioFailure, "create \(path): \(FileOps.errnoText())") }
-        lock.withLock { $0.fd = fd }
+    init(directory: String, inlineLimit: Int) {
+        self.directory = directory
+        self.inlineLimit = inlineLimit
     }
 
     func write(_ bytes: ByteBuffer) async throws(MailStoreError) {
         try lock.withLock { state throws(MailStoreError) in
-            guard !state.finished, state.fd >= 0 else { throw MailStoreError(.invalidArgument, "staging file closed") }
-            try bytes.withUnsafeReadableBytes { raw throws(MailStoreError) in
-                state.hasher.update(bufferPointer: raw)
-                try FileOps.writeAll(fd: state.fd, raw)
-            }
+            guard !state.finished else { throw MailStoreError(.invalidArgument, "staged message already finished") }
+            bytes.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
             state.size += Int64(bytes.readableBytes)
+            if var memory = state.memory {
+                state.memory = nil
+                memory.writeImmutableBuffer(bytes)
+                if memory.readableBytes <= inlineLimit {
+                    state.memory = memory
+                    return
+                }
+                // Too big to keep inline: spill what we have to a staging file.
+                try openFile(&state)
+                try memory.withUnsafeReadableBytes { raw throws(MailStoreError) in
+                    try FileOps.writeAll(fd: state.fd, raw)
+                }
+                return
+            }
+            try bytes.withUnsafeReadableBytes { raw throws(MailStoreError) in try FileOps.writeAll(fd: state.fd, raw) }
         }
     }
 
+    private func openFile(_ state: inout State) throws(MailStoreError) {
+        var random = SystemRandomNumberGenerator()
+        state.path = directory + "/" + String(random.next(), radix: 36) + String(random.next(), radix: 36) + ".tmp"
+        state.fd = open(state.path, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard state.fd >= 0 else { throw MailStoreError(.ioFailure, "create \(state.path): \(FileOps.errnoText())") }
+    }
+
     func finish() async throws(MailStoreError) -> StagedMessage {
-        let (fd, staged) = try lock.withLock { state throws(MailStoreError) in
-            guard !state.finished else { throw MailStoreError(.invalidArgument, "staging file already finished") }
+        let (fd, path, staged) = try lock.withLock { state throws(MailStoreError) in
+            guard !state.finished else { throw MailStoreError(.invalidArgument, "staged message already finished") }
             state.finished = true
+            let guid = MessageGUID(bytes: Array(state.hasher.finalize()))!
+            if let memory = state.memory {
+                return (Int32(-1), "", StagedMessage(guid: guid, size: state.size, token: "", inlineBytes: memory))
+            }
             let fd = state.fd
             state.fd = -1
-            let digest = Array(state.hasher.finalize())
-            return (fd, StagedMessage(guid: MessageGUID(bytes: digest)!, size: state.size, token: path))
+            return (fd, state.path, StagedMessage(guid: guid, size: state.size, token: state.path))
         }
+        guard fd >= 0 else { return staged }
         // Flush the bytes here, in parallel with every other session (concurrent fsyncs share
         // device flushes), so the group committer only has directory entries left to sync.
         // fdatasync blocks, so it runs on a Dispatch worker, never on an event loop.
@@ -181,16 +208,18 @@ final class StagingFile: MessageStagingWriter {
     }
 
     func discard() async {
-        lock.withLock { state in
+        let path = lock.withLock { state -> String in
             if state.fd >= 0 { close(state.fd) }
             state.fd = -1
             state.finished = true
+            state.memory = nil
+            return state.path
         }
-        unlink(path)
+        if !path.isEmpty { unlink(path) }
     }
 
     deinit {
-        let fd = lock.withLock { $0.fd }
+        let (fd, path) = lock.withLock { ($0.fd, $0.path) }
         if fd >= 0 {
             close(fd)
             unlink(path)

@@ -1,6 +1,9 @@
+import Crypto
 import GRDB
 import MailCore
 import MailStore
+
+import struct Foundation.Data
 
 extension SQLiteMailStore {
     /// Verifies the store's invariants (`corvid check`).
@@ -85,6 +88,12 @@ extension SQLiteMailStore {
             }
             for (hex, blob) in snapshot.blobs.sorted(by: { $0.key < $1.key }) where blob.refcount > 0 {
                 guard let guid = MessageGUID(hex: hex) else { continue }
+                if blob.inline {
+                    report.blobsChecked += 1
+                    guard verifyContent else { continue }
+                    if let problem = try await verifyInline(guid, size: blob.size) { report.problems.append(problem) }
+                    continue
+                }
                 guard onDisk.contains(hex) else {
                     report.problems.append(
                         StoreProblem(.blobMissing, hex, "file missing on partition \(blob.partition)")
@@ -108,7 +117,7 @@ extension SQLiteMailStore {
                     report.problems.append(StoreProblem(.blobMissing, hex, "\(error)"))
                 }
             }
-            let unreferenced = onDisk.subtracting(snapshot.blobs.keys).count
+            let unreferenced = onDisk.subtracting(snapshot.blobs.filter { !$0.value.inline }.keys).count
             if unreferenced > 0 {
                 report.notes.append(
                     "\(unreferenced) message file(s) without an index row (left by an interrupted commit; never acknowledged; reconstruct removes them)"
@@ -116,12 +125,27 @@ extension SQLiteMailStore {
             }
             let garbage = snapshot.blobs.values.filter { $0.refcount == 0 }.count
             if garbage > 0 {
-                report.notes.append("\(garbage) unreferenced message file(s) awaiting garbage collection")
+                report.notes.append("\(garbage) unreferenced message(s) awaiting garbage collection")
             }
         } catch {
             report.problems.append(StoreProblem(.database, "corvid.db", "\(error)"))
         }
         return report
+    }
+
+    /// Hashes an inline message's bytes; nil when they match their GUID and size.
+    private func verifyInline(_ guid: MessageGUID, size: Int64) async throws -> StoreProblem? {
+        let data = try await read { db in
+            try Data.fetchOne(db, sql: "SELECT data FROM blobs WHERE guid = ?", arguments: [guid.hex])
+        }
+        guard let data else { return StoreProblem(.blobMissing, guid.hex, "inline message bytes missing") }
+        let actual = MessageGUID(bytes: Array(Insecure.SHA1.hash(data: data)))!
+        guard actual != guid || Int64(data.count) != size else { return nil }
+        return StoreProblem(
+            .blobCorrupt,
+            guid.hex,
+            "inline bytes hash to \(actual) with \(data.count) bytes, expected \(size) bytes"
+        )
     }
 
     /// Rebuilds what can be derived from what is on disk (`corvid reconstruct`).
@@ -154,7 +178,14 @@ extension SQLiteMailStore {
                 guard let guid = MessageGUID(hex: hex) else { continue }
                 let partition = blobRows[hex] ?? diskFiles[hex]
                 var healthy = false
-                if let partition, diskFiles[hex] != nil,
+                if let data = try Data.fetchOne(
+                    db,
+                    sql: "SELECT data FROM blobs WHERE guid = ? AND data IS NOT NULL",
+                    arguments: [hex]
+                ) {
+                    // Inline bytes: healthy when they still hash to their GUID.
+                    healthy = Array(Insecure.SHA1.hash(data: data)) == guid.bytes
+                } else if let partition, diskFiles[hex] != nil,
                     let (actual, size) = try? blobStore.hash(guid, partition: partition),
                     actual == guid
                 {
@@ -225,7 +256,7 @@ extension SQLiteMailStore {
                 try Self.recomputeQuotaUsage(db, root)
             }
             // Files that no row names were never acknowledged: remove them.
-            let known = Set(try String.fetchAll(db, sql: "SELECT guid FROM blobs"))
+            let known = Set(try String.fetchAll(db, sql: "SELECT guid FROM blobs WHERE data IS NULL"))
             for (hex, partition) in diskFiles where !known.contains(hex) {
                 files.blobsToRemove.append((hex, partition))
             }
@@ -251,6 +282,8 @@ private struct CheckSnapshot {
         var partition: String
         var size: Int64
         var refcount: Int64
+        /// The bytes live in the row, not in a file.
+        var inline: Bool
     }
 
     var mailboxes: [MailboxFacts] = []
@@ -297,8 +330,16 @@ private struct CheckSnapshot {
         {
             liveReferences[row["guid"]] = row["n"]
         }
-        for row in try Row.fetchAll(db, sql: "SELECT guid, partition, size, refcount FROM blobs") {
-            blobs[row["guid"]] = BlobFacts(partition: row["partition"], size: row["size"], refcount: row["refcount"])
+        for row in try Row.fetchAll(
+            db,
+            sql: "SELECT guid, partition, size, refcount, data IS NOT NULL AS inline FROM blobs"
+        ) {
+            blobs[row["guid"]] = BlobFacts(
+                partition: row["partition"],
+                size: row["size"],
+                refcount: row["refcount"],
+                inline: row["inline"]
+            )
         }
         for row in try Row.fetchAll(db, sql: "SELECT * FROM quotaroots") {
             quotaRoots.append(

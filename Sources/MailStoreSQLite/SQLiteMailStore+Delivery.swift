@@ -3,6 +3,8 @@ import MailCore
 import MailStore
 import Synchronization
 
+import struct Foundation.Data
+
 extension SQLiteMailStore {
     public func deliver(
         _ message: StagedMessage,
@@ -66,9 +68,10 @@ final class DeliveryJob: WriteJob {
         // by this batch, or placed and synced by a batch that is still committing.
         let committed =
             try Bool.fetchOne(db.cachedStatement(sql: "SELECT 1 FROM blobs WHERE guid = ?"), arguments: [hex]) == true
-        if committed || batch.knownBlobs.contains(hex) || placing.contains(hex) {
+        // Inline messages have no file: their bytes go into the row, in the commit itself.
+        if committed || batch.knownBlobs.contains(hex) || placing.contains(hex) || message.inlineBytes != nil {
             batch.knownBlobs.insert(hex)
-            unlinkQuietly(message.token)
+            if message.inlineBytes == nil { unlinkQuietly(message.token) }
             return
         }
         do {
@@ -105,12 +108,14 @@ final class DeliveryJob: WriteJob {
         // The file is durable (synced by the file stage). One upsert registers it and counts the
         // copies just appended; with none, the row stays unreferenced for garbage collection.
         let copies = results.filter { if case .success = $0 { true } else { false } }.count
+        // A committed row keeps its bytes where they are; only the count changes.
+        let inline = message.inlineBytes.map { Data($0.readableBytesView) }
         try db.cachedStatement(
             sql: """
-                INSERT INTO blobs(guid, partition, size, refcount) VALUES (?, ?, ?, ?)
+                INSERT INTO blobs(guid, partition, size, refcount, data) VALUES (?, ?, ?, ?, ?)
                 ON CONFLICT(guid) DO UPDATE SET refcount = refcount + excluded.refcount
                 """
-        ).execute(arguments: [message.guid.hex, partition, message.size, copies])
+        ).execute(arguments: [message.guid.hex, partition, message.size, copies, inline])
         state.withLock { $0.results = results }
     }
 

@@ -25,6 +25,9 @@ public final class SQLiteMailStore: MailStore {
         /// Partition name → directory.
         public var partitions: [String: String]
         public var defaultPartition: String
+        /// Named limit (`message_inline_max`): messages up to this many bytes are stored in the
+        /// database row instead of a file (decision 0003); 0 stores every message as a file.
+        public var inlineLimit: Int
         /// Named limit: change-feed rows kept before the oldest are pruned.
         public var changeRetention: Int
 
@@ -32,13 +35,19 @@ public final class SQLiteMailStore: MailStore {
             configDirectory: String,
             partitions: [String: String],
             defaultPartition: String = "default",
+            inlineLimit: Int = Configuration.defaultInlineLimit,
             changeRetention: Int = 1_000_000
         ) {
             self.configDirectory = configDirectory
             self.partitions = partitions
             self.defaultPartition = defaultPartition
+            self.inlineLimit = inlineLimit
             self.changeRetention = changeRetention
         }
+
+        /// 64 KiB: most mail, well inside the range where SQLite reads and writes blobs faster
+        /// than the file system does separate files.
+        public static let defaultInlineLimit = 64 * 1024
     }
 
     let configuration: Configuration
@@ -229,11 +238,15 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func messageBytes(_ guid: MessageGUID) async throws(MailStoreError) -> ByteBuffer {
-        let partition = try await read { db in
-            try String.fetchOne(db, sql: "SELECT partition FROM blobs WHERE guid = ?", arguments: [guid.hex])
+        let found = try await read { db -> (partition: String, data: Data?)? in
+            try Row.fetchOne(
+                db.cachedStatement(sql: "SELECT partition, data FROM blobs WHERE guid = ?"),
+                arguments: [guid.hex]
+            ).map { ($0["partition"], $0["data"]) }
         }
-        guard let partition else { throw MailStoreError(.nonexistent, "no message with GUID \(guid)") }
-        return try blobs.read(guid, partition: partition)
+        guard let found else { throw MailStoreError(.nonexistent, "no message with GUID \(guid)") }
+        if let data = found.data { return ByteBuffer(bytes: data) }
+        return try blobs.read(guid, partition: found.partition)
     }
 
     public func quotaRoot(_ root: String) async throws(MailStoreError) -> QuotaRoot? {
@@ -291,6 +304,9 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter {
-        try StagingFile(directory: try blobs.root(configuration.defaultPartition) + "/stage")
+        StagingFile(
+            directory: try blobs.root(configuration.defaultPartition) + "/stage",
+            inlineLimit: configuration.inlineLimit
+        )
     }
 }

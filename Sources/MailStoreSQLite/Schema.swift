@@ -107,6 +107,11 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v2-inline-blobs") { db in
+            // Messages up to `message_inline_max` bytes are kept in the row (decision 0003);
+            // NULL means the bytes are in the content-addressed file.
+            try db.execute(sql: "ALTER TABLE blobs ADD COLUMN data BLOB")
+        }
         return migrator
     }
 }

@@ -53,7 +53,8 @@ struct ConfigOptions: ParsableArguments {
             configuration: .init(
                 configDirectory: config.configDirectory,
                 partitions: config.partitions,
-                defaultPartition: config.defaultPartition
+                defaultPartition: config.defaultPartition,
+                inlineLimit: config.messageInlineMax
             )
         )
         return (config, store)

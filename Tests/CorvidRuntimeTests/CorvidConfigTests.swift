@@ -31,6 +31,8 @@ import Testing
         #expect(config.autocreateQuotaKiB == 102_400)
         #expect(config.autocreateQuotaMessages == nil)
         #expect(config.lmtpDowncaseRecipients == false)
+        #expect(config.messageInlineMax == 64 * 1024, "default")
+        #expect(try CorvidConfig.parse(minimal + "message_inline_max: 0\n", baseDirectory: "/").messageInlineMax == 0)
         #expect(config.warnings.isEmpty)
     }
 
@@ -38,7 +40,8 @@ import Testing
         ("lmtp_listen: 2424", "lmtp_listen"), ("lmtp_listen: localhost:99999", "lmtp_listen"),
         ("http_listen: /tmp/sock", "http_listen"), ("maxmessagesize: big", "maxmessagesize"),
         ("maxmessagesize: 10", "maxmessagesize"), ("lmtp_downcase_rcpt: maybe", "lmtp_downcase_rcpt"),
-        ("autocreate_quota: -5", "autocreate_quota"), ("partition-bad/name: /x", "partition-bad/name"),
+        ("autocreate_quota: -5", "autocreate_quota"), ("message_inline_max: -1", "message_inline_max"),
+        ("partition-bad/name: /x", "partition-bad/name"),
     ])
     func badValuesNameTheKey(_ line: String, _ key: String) {
         #expect {

@@ -1,3 +1,4 @@
+import GRDB
 import MailCore
 import MailStore
 import MailStoreSQLite
@@ -11,8 +12,8 @@ import Glibc
 /// The store contract: what every `MailStore` implementation must do. Runs on SQLite (the only
 /// implementation so far) with real files in a temporary directory.
 @Suite struct MailStoreContractTests {
-    @Test func createUserMakesInboxWithQuotaRoot() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func createUserMakesInboxWithQuotaRoot(_ mode: StorageMode) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(
             user("alice"),
             passwordVerifier: "v",
@@ -29,8 +30,10 @@ import Glibc
         }
     }
 
-    @Test func deliveryAssignsGrowingUIDsAndModseqsAndStoresExactBytes() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func deliveryAssignsGrowingUIDsAndModseqsAndStoresExactBytes(
+        _ mode: StorageMode
+    ) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(user("bob"), passwordVerifier: "v", quota: .unlimited)
         let inbox = MailboxName.inbox(of: user("bob"))
         var uids: [UInt32] = []
@@ -51,8 +54,10 @@ import Glibc
         #expect(box.messageCount == 5 && box.lastUID == 5 && box.highestModSeq.rawValue == modseqs.last)
     }
 
-    @Test func concurrentDeliveriesGetUniqueUIDsAndShareBatches() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func concurrentDeliveriesGetUniqueUIDsAndShareBatches(
+        _ mode: StorageMode
+    ) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(user("carol"), passwordVerifier: "v", quota: .unlimited)
         let inbox = MailboxName.inbox(of: user("carol"))
         let uids = try await withThrowingTaskGroup(of: UInt32.self) { group in
@@ -67,8 +72,9 @@ import Glibc
         #expect(await t.store.check().isHealthy)
     }
 
-    @Test func oneMessageToManyMailboxesIsStoredOnce() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func oneMessageToManyMailboxesIsStoredOnce(_ mode: StorageMode) async throws
+    {
+        let t = try TemporaryStore(mode)
         for name in ["d1", "d2", "d3"] {
             _ = try await t.store.createUser(user(name), passwordVerifier: "v", quota: .unlimited)
         }
@@ -85,8 +91,10 @@ import Glibc
         #expect(report.blobsChecked == 1)
     }
 
-    @Test func quotaIsEnforcedPerTargetAndUsageTracked() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func quotaIsEnforcedPerTargetAndUsageTracked(
+        _ mode: StorageMode
+    ) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(
             user("q"),
             passwordVerifier: "v",
@@ -106,8 +114,8 @@ import Glibc
         #expect(await t.store.check().isHealthy)
     }
 
-    @Test func flagsExpungeAndTombstones() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func flagsExpungeAndTombstones(_ mode: StorageMode) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(user("f"), passwordVerifier: "v", quota: QuotaLimits(storageKiB: 100))
         let inbox = MailboxName.inbox(of: user("f"))
         for i in 0..<3 { _ = try await t.deliver("m\(i)\r\n", to: [inbox]) }
@@ -133,8 +141,10 @@ import Glibc
         #expect(await t.store.check().isHealthy)
     }
 
-    @Test func deletingUserReleasesFilesForGarbageCollection() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func deletingUserReleasesFilesForGarbageCollection(
+        _ mode: StorageMode
+    ) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(user("gone"), passwordVerifier: "v", quota: .unlimited)
         _ = try await t.store.createUser(user("stay"), passwordVerifier: "v", quota: .unlimited)
         let gone = MailboxName.inbox(of: user("gone"))
@@ -152,8 +162,8 @@ import Glibc
         #expect(report.notes.isEmpty)
     }
 
-    @Test func mailboxHierarchyRulesAndUIDValidity() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func mailboxHierarchyRulesAndUIDValidity(_ mode: StorageMode) async throws {
+        let t = try TemporaryStore(mode)
         await #expect(throws: MailStoreError.self) {
             _ = try await t.store.createMailbox(try MailboxName(internal: "user.ghost.Sent"), acl: nil)
         }
@@ -167,8 +177,8 @@ import Glibc
         #expect(second.quotaRoot == "user.h")
     }
 
-    @Test func subscriptionsSeenAndAnnotations() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func subscriptionsSeenAndAnnotations(_ mode: StorageMode) async throws {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(user("s"), passwordVerifier: "v", quota: .unlimited)
         let inbox = MailboxName.inbox(of: user("s"))
         try await t.store.subscribe(user("s"), to: inbox)
@@ -191,8 +201,8 @@ import Glibc
         #expect(annotations.isEmpty)
     }
 
-    @Test func changeFeedIsOrderedDurableAndPushed() async throws {
-        let t = try TemporaryStore()
+    @Test(arguments: StorageMode.allCases) func changeFeedIsOrderedDurableAndPushed(_ mode: StorageMode) async throws {
+        let t = try TemporaryStore(mode)
         let stream = t.store.changeNotifications()
         _ = try await t.store.createUser(user("c"), passwordVerifier: "v", quota: .unlimited)
         let inbox = MailboxName.inbox(of: user("c"))
@@ -211,8 +221,8 @@ import Glibc
 
 /// `corvid check` and `corvid reconstruct` against deliberately damaged stores.
 @Suite struct StoreCheckTests {
-    func storeWithMail() async throws -> (TemporaryStore, MessageRecord) {
-        let t = try TemporaryStore()
+    func storeWithMail(_ mode: StorageMode = .files) async throws -> (TemporaryStore, MessageRecord) {
+        let t = try TemporaryStore(mode)
         _ = try await t.store.createUser(user("k"), passwordVerifier: "v", quota: .unlimited)
         let inbox = MailboxName.inbox(of: user("k"))
         _ = try await t.deliver("first\r\n", to: [inbox])
@@ -259,5 +269,34 @@ import Glibc
         _ = try await t.store.reconstruct()
         #expect(access(stray, F_OK) != 0)
         #expect(await t.store.check().notes.isEmpty)
+    }
+
+    @Test func detectsAndRepairsCorruptInlineMessages() async throws {
+        let (t, record) = try await storeWithMail(.inline)
+        let report = await t.store.check()
+        #expect(report.isHealthy && report.blobsChecked == 2)
+        #expect(FileOps.count(t.spool) == 0, "small messages make no files")
+        // Tamper with the row's bytes behind the store's back.
+        let outside = try DatabaseQueue(path: t.directory + "/conf/corvid.db")
+        try await outside.write { db in
+            try db.execute(sql: "UPDATE blobs SET data = X'00' WHERE guid = ?", arguments: [record.guid.hex])
+        }
+        #expect(await t.store.check().problems.map(\.kind) == [.blobCorrupt])
+        let actions = try await t.store.reconstruct()
+        #expect(actions.contains { $0.contains("UID 1") })
+        #expect(await t.store.check().isHealthy)
+    }
+}
+
+/// Small helpers over the file system for assertions.
+enum FileOps {
+    /// Regular files below `path` (message files), excluding the staging area.
+    static func count(_ path: String) -> Int {
+        let pipe = popen("find '\(path)' -type f -not -path '*/stage/*' | wc -l", "r")!
+        defer { pclose(pipe) }
+        var buffer = [CChar](repeating: 0, count: 64)
+        fgets(&buffer, 64, pipe)
+        let digits = buffer.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }.filter { $0 >= 48 && $0 <= 57 }
+        return Int(String(decoding: digits, as: UTF8.self)) ?? -1
     }
 }

@@ -12,12 +12,17 @@ final class TemporaryStore: Sendable {
     let directory: String
     let store: SQLiteMailStore
 
-    init() throws {
+    /// A fresh store; `mode` decides whether small messages live in rows or in files.
+    init(_ mode: StorageMode = .inline) throws {
         var template = Array("/tmp/corvid-test-XXXXXX".utf8CString)
         guard let made = mkdtemp(&template) else { throw MailStoreError(.ioFailure, "mkdtemp failed") }
         directory = String(cString: made)
         store = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
+            configuration: .init(
+                configDirectory: directory + "/conf",
+                partitions: ["default": directory + "/spool"],
+                inlineLimit: mode == .inline ? SQLiteMailStore.Configuration.defaultInlineLimit : 0
+            )
         )
     }
 
@@ -40,6 +45,12 @@ final class TemporaryStore: Sendable {
         let staged = try await writer.finish()
         return await store.deliver(staged, to: mailboxes.map { DeliveryTarget(mailbox: $0, internalDate: date) })
     }
+}
+
+/// Where message bytes go: the contract must hold for both.
+enum StorageMode: CaseIterable, Sendable, CustomStringConvertible {
+    case inline, files
+    var description: String { self == .inline ? "inline" : "files" }
 }
 
 func user(_ name: String) -> UserName { try! UserName(name) }

@@ -32,7 +32,7 @@ public enum CorvidServer {
             logger: Logger(label: "corvid.store")
         )
         let lock = try ServeLock(configDirectory: config.configDirectory)
-        store.startServing()
+        try store.startServing()
 
         let group = MultiThreadedEventLoopGroup.singleton
         var services: [any Service] = []

@@ -56,6 +56,8 @@ public final class SQLiteMailStore: MailStore {
     let logger: Logger
     private let writes: WriteQueue
     private let broadcaster = ChangeBroadcaster()
+    /// Set once by ``startServing()``.
+    private let checkpointer = Mutex<Checkpointer?>(nil)
     let clock: @Sendable () -> UnixTime
 
     /// Opens (creating if needed) the store and brings its schema up to date.
@@ -73,6 +75,12 @@ public final class SQLiteMailStore: MailStore {
         config.busyMode = .timeout(30)
         config.prepareDatabase { db in
             try db.execute(sql: "PRAGMA synchronous = FULL")
+            // The Checkpointer copies the WAL back in the background; the writer's own automatic
+            // checkpoint then finds little left to do, and it is what lets the WAL reset (a
+            // background checkpoint always trails the newest commit). The WAL file is truncated
+            // back to journal_size_limit after each reset.
+            try db.execute(sql: "PRAGMA wal_autocheckpoint = 4000")
+            try db.execute(sql: "PRAGMA journal_size_limit = 67108864")
         }
         do {
             pool = try DatabasePool(path: configuration.configDirectory + "/corvid.db", configuration: config)
@@ -91,8 +99,14 @@ public final class SQLiteMailStore: MailStore {
     }
 
     /// Called once by the serving process: removes staging files a crash left behind.
-    public func startServing() {
+    public func startServing() throws(MailStoreError) {
         blobs.clearStaging()
+        do {
+            let checkpointer = try Checkpointer(path: configuration.configDirectory + "/corvid.db", logger: logger)
+            self.checkpointer.withLock { $0 = checkpointer }
+        } catch {
+            throw MailStoreError(mapping: error)
+        }
     }
 
     // MARK: - Write plumbing

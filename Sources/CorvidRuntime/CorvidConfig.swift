@@ -1,4 +1,5 @@
 import MailCore
+import MailStoreSQLite
 
 /// The server configuration, read from an `imapd.conf`-style file with Cyrus's key names.
 ///
@@ -264,5 +265,17 @@ extension Substring {
         while let c = s.first, c == " " || c == "\t" || c == "\r" { s = s.dropFirst() }
         while let c = s.last, c == " " || c == "\t" || c == "\r" { s = s.dropLast() }
         return s
+    }
+}
+
+extension CorvidConfig {
+    /// The store settings this configuration asks for.
+    public var storeConfiguration: SQLiteMailStore.Configuration {
+        SQLiteMailStore.Configuration(
+            configDirectory: configDirectory,
+            partitions: partitions,
+            defaultPartition: defaultPartition,
+            inlineLimit: messageInlineMax
+        )
     }
 }

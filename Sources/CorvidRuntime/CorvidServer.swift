@@ -23,12 +23,7 @@ public enum CorvidServer {
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
 
         let store = try SQLiteMailStore(
-            configuration: .init(
-                configDirectory: config.configDirectory,
-                partitions: config.partitions,
-                defaultPartition: config.defaultPartition,
-                inlineLimit: config.messageInlineMax
-            ),
+            configuration: config.storeConfiguration,
             logger: Logger(label: "corvid.store")
         )
         let lock = try ServeLock(configDirectory: config.configDirectory)

@@ -434,38 +434,32 @@ extension SQLiteMailStore {
     // MARK: Per-user state
 
     public func subscribe(_ user: UserName, to name: MailboxName) async throws(MailStoreError) {
-        let now = clock()
-        try await write { db, files in
-            try db.execute(
-                sql: "INSERT OR IGNORE INTO subscriptions(user, mailbox) VALUES (?, ?)",
-                arguments: [user.name, name.internalName]
-            )
-            try Self.recordChange(
-                db,
-                &files,
-                kind: .subscription,
-                user: user.name,
-                mailbox: name.internalName,
-                uniqueID: nil,
-                modSeq: nil,
-                now: now
-            )
-        }
+        try await changeSubscription(
+            "INSERT OR IGNORE INTO subscriptions(user, mailbox) VALUES (?, ?)",
+            user: user,
+            mailbox: name
+        )
     }
 
     public func unsubscribe(_ user: UserName, from name: MailboxName) async throws(MailStoreError) {
+        try await changeSubscription(
+            "DELETE FROM subscriptions WHERE user = ? AND mailbox = ?",
+            user: user,
+            mailbox: name
+        )
+    }
+
+    /// Runs one subscription statement (arguments: user, mailbox) and records the change.
+    private func changeSubscription(_ sql: String, user: UserName, mailbox: MailboxName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            try db.execute(
-                sql: "DELETE FROM subscriptions WHERE user = ? AND mailbox = ?",
-                arguments: [user.name, name.internalName]
-            )
+            try db.execute(sql: sql, arguments: [user.name, mailbox.internalName])
             try Self.recordChange(
                 db,
                 &files,
                 kind: .subscription,
                 user: user.name,
-                mailbox: name.internalName,
+                mailbox: mailbox.internalName,
                 uniqueID: nil,
                 modSeq: nil,
                 now: now

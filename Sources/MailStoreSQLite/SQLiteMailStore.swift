@@ -234,15 +234,7 @@ public final class SQLiteMailStore: MailStore {
 
     public func records(in name: MailboxName, includeExpunged: Bool) async throws(MailStoreError) -> [MessageRecord] {
         try await read { db in
-            guard
-                let id = try Int64.fetchOne(
-                    db,
-                    sql: "SELECT id FROM mailboxes WHERE name = ?",
-                    arguments: [name.internalName]
-                )
-            else {
-                throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
-            }
+            let id = try Self.mailboxID(db, name)
             let sql =
                 includeExpunged
                 ? "SELECT * FROM records WHERE mailbox_id = ? ORDER BY uid"

@@ -50,12 +50,7 @@ struct ConfigOptions: ParsableArguments {
         let config = try load()
         bootstrapLogging()
         let store = try SQLiteMailStore(
-            configuration: .init(
-                configDirectory: config.configDirectory,
-                partitions: config.partitions,
-                defaultPartition: config.defaultPartition,
-                inlineLimit: config.messageInlineMax
-            )
+            configuration: config.storeConfiguration
         )
         return (config, store)
     }

@@ -341,17 +341,8 @@ private struct CheckSnapshot {
                 inline: row["inline"]
             )
         }
-        for row in try Row.fetchAll(db, sql: "SELECT * FROM quotaroots") {
-            quotaRoots.append(
-                QuotaRoot(
-                    root: row["root"],
-                    storageLimitKiB: row["storage_limit"],
-                    messageLimit: row["message_limit"],
-                    storageUsedBytes: row["storage_used"],
-                    messagesUsed: row["messages_used"]
-                )
-            )
-        }
+        quotaRoots = try Row.fetchAll(db, sql: "SELECT * FROM quotaroots").map(SQLiteMailStore.quotaRoot(from:))
+
     }
 }
 

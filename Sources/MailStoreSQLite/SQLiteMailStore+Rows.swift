@@ -81,15 +81,17 @@ extension SQLiteMailStore {
     }
 
     static func fetchQuotaRoot(_ db: Database, _ root: String) throws -> QuotaRoot? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM quotaroots WHERE root = ?"), arguments: [root]).map {
-            row in
-            QuotaRoot(
-                root: row["root"],
-                storageLimitKiB: row["storage_limit"],
-                messageLimit: row["message_limit"],
-                storageUsedBytes: row["storage_used"],
-                messagesUsed: row["messages_used"]
-            )
-        }
+        try Row.fetchOne(db.cachedStatement(sql: "SELECT * FROM quotaroots WHERE root = ?"), arguments: [root])
+            .map(quotaRoot(from:))
+    }
+
+    static func quotaRoot(from row: Row) -> QuotaRoot {
+        QuotaRoot(
+            root: row["root"],
+            storageLimitKiB: row["storage_limit"],
+            messageLimit: row["message_limit"],
+            storageUsedBytes: row["storage_used"],
+            messagesUsed: row["messages_used"]
+        )
     }
 }

@@ -225,6 +225,31 @@ extension SQLiteMailStore {
         )
     }
 
+    /// Raises a mailbox's highestmodseq to `modseq` and records the change, the common tail of
+    /// every write that changes records or mailbox metadata.
+    static func recordModification(
+        _ db: Database,
+        _ files: inout BatchFiles,
+        kind: ChangeEvent.Kind,
+        mailboxID: Int64,
+        mailbox: Mailbox,
+        modseq: ModSeq,
+        now: UnixTime
+    ) throws {
+        try db.cachedStatement(sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?")
+            .execute(arguments: [Int64(modseq.rawValue), mailboxID])
+        try recordChange(
+            db,
+            &files,
+            kind: kind,
+            user: mailbox.name.owner?.name,
+            mailbox: mailbox.name.internalName,
+            uniqueID: mailbox.uniqueID,
+            modSeq: modseq,
+            now: now
+        )
+    }
+
     /// Drops one reference to a blob; files with no references are collected later.
     static func releaseBlob(_ db: Database, _ guidHex: String) throws {
         try db.cachedStatement(sql: "UPDATE blobs SET refcount = refcount - 1 WHERE guid = ? AND refcount > 0")
@@ -306,18 +331,13 @@ extension SQLiteMailStore {
                 changed.append(record)
             }
             if !changed.isEmpty {
-                try db.execute(
-                    sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?",
-                    arguments: [Int64(modseq.rawValue), id]
-                )
-                try Self.recordChange(
+                try Self.recordModification(
                     db,
                     &files,
                     kind: .flags,
-                    user: name.owner?.name,
-                    mailbox: name.internalName,
-                    uniqueID: mailbox.uniqueID,
-                    modSeq: modseq,
+                    mailboxID: id,
+                    mailbox: mailbox,
+                    modseq: modseq,
                     now: now
                 )
             }
@@ -520,18 +540,13 @@ extension SQLiteMailStore {
                     arguments: [id, uid, annotation.entry, annotation.userID]
                 )
             }
-            try db.execute(
-                sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?",
-                arguments: [Int64(modseq.rawValue), id]
-            )
-            try Self.recordChange(
+            try Self.recordModification(
                 db,
                 &files,
                 kind: .annotation,
-                user: name.owner?.name,
-                mailbox: name.internalName,
-                uniqueID: mailbox.uniqueID,
-                modSeq: modseq,
+                mailboxID: id,
+                mailbox: mailbox,
+                modseq: modseq,
                 now: now
             )
         }

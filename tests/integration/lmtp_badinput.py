@@ -25,6 +25,7 @@ import os
 import re
 import sys
 import time
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
@@ -37,6 +38,7 @@ QUOTA_KIB = 64  # autocreate_quota: every user below gets this STORAGE quota
 SENDER = "bad-input@example.org"
 DOMAIN = "example.com"
 USERS = ["alice", "bob", "quser"]
+IDLE_TIMEOUT = 10  # lmtp_timeout for this server, seconds (the smallest the config allows)
 MESSAGE_ID = re.compile(rb"(?im)^Message-ID:[ \t]*(<[^>\r\n]+>)[ \t]*\r?$")
 
 
@@ -425,13 +427,51 @@ def live_administration(server: CorvidServer, tally: Tally) -> None:
     tally.check("carol" not in listing and all(user in listing for user in USERS), "corvid user list", listing)
 
 
+def observability(server: CorvidServer, tally: Tally) -> None:
+    """/metrics counts what happened; the status page answers."""
+    base = f"http://127.0.0.1:{server.http_port}"
+    metrics = urllib.request.urlopen(base + "/metrics", timeout=10).read().decode()
+    values = {}
+    for line in metrics.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    delivered = values.get('corvid_lmtp_deliveries_total{result="ok"}', 0)
+    tally.check(delivered >= 30, "/metrics counts successful deliveries", f"{delivered}")
+    tally.check(values.get('corvid_lmtp_errors_total{code="500"}', 0) >= 1
+                and values.get('corvid_lmtp_errors_total{code="552"}', 0) >= 1,
+                "/metrics counts error replies by code", metrics[:2000])
+    tally.check(values.get("corvid_store_commit_batches_total", 0) >= 1, "/metrics counts commit batches")
+    status = urllib.request.urlopen(base + "/", timeout=10).read().decode()
+    tally.check("Corvid" in status and "lmtp" in status, "status page", status)
+
+
+def idle_timeout(server: CorvidServer, tally: Tally) -> None:
+    """A silent session is told 421 4.4.2 and closed after lmtp_timeout seconds."""
+    client, _ = LMTPClient.connect(server.lmtp_port)
+    try:
+        client.lhlo()
+        started = time.monotonic()
+        client.settimeout(IDLE_TIMEOUT * 3)  # a deadline for the read, not a sleep
+        reply = client.read_reply()
+        waited = time.monotonic() - started
+        tally.check(reply.starts("421 4.4.2") and IDLE_TIMEOUT - 1 <= waited <= IDLE_TIMEOUT * 3,
+                    "idle session closed with 421 4.4.2 after lmtp_timeout", f"{reply} after {waited:.1f}s")
+        tally.check(_closed(client), "connection closed after the idle timeout")
+    except (OSError, ProtocolError) as error:
+        tally.check(False, "idle timeout", repr(error))
+    finally:
+        client.close()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory even on success")
     args = parser.parse_args()
     install_exit_cleanup()
     tally = Tally()
-    server = CorvidServer(extra_config={"maxmessagesize": str(MAX_SIZE), "autocreate_quota": str(QUOTA_KIB)})
+    server = CorvidServer(extra_config={
+        "maxmessagesize": str(MAX_SIZE), "autocreate_quota": str(QUOTA_KIB), "lmtp_timeout": str(IDLE_TIMEOUT)})
     print(f"lmtp_badinput: binary {server.binary}\nscratch {server.workdir} (lmtp {server.lmtp_port})", flush=True)
     try:
         for user in USERS:
@@ -440,6 +480,8 @@ def main() -> int:
         test = BadInputTest(server, tally)
         test.run()
         live_administration(server, tally)
+        observability(server, tally)
+        idle_timeout(server, tally)
         code, seconds = server.terminate(timeout=30)
         tally.check(code == 0, "SIGTERM: corvid serve exits 0 within 30 s",
                     f"status {code} after {seconds:.1f}s; output:\n{server.log_tail()}")

@@ -118,6 +118,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
+        .testTarget(name: "ServerSupportTests", dependencies: ["ServerSupport"]),
         .testTarget(
             name: "CorvidRuntimeTests",
             dependencies: ["CorvidRuntime", "ServerSupport", "MailCore"]

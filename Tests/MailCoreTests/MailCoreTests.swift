@@ -131,3 +131,32 @@ import Testing
         #expect(!unlimited.wouldExceed(addingBytes: 1 << 40, messages: 1_000_000))
     }
 }
+
+@Suite struct UIDSetTests {
+    @Test func mergesOverlappingAndAdjacentRanges() {
+        var set = UIDSet(ranges: [5...7, 1...2, 3...3, 10...12, 9...9])
+        #expect(set.ranges == [1...3, 5...7, 9...12])
+        #expect(set.description == "1:3,5:7,9:12")
+        set.insert(4...8)
+        #expect(set.ranges == [1...12])
+        #expect(set.count == 12)
+    }
+
+    @Test func handlesTheTopOfTheRange() {
+        let set = UIDSet(ranges: [UInt32.max - 1...UInt32.max, 1...1])
+        #expect(set.ranges == [1...1, UInt32.max - 1...UInt32.max])
+        #expect(set.contains(UID(UInt32.max)))
+    }
+
+    @Test func matchesANaiveSetForAnyInsertions() async {
+        await propertyCheck(input: Gen.uint32(in: 1...60).array(of: 0...40)) { values in
+            let set = UIDSet(values.map { UID($0) })
+            let naive = Set(values)
+            #expect(set.count == naive.count)
+            #expect(set.uids.map(\.rawValue) == naive.sorted())
+            for candidate in UInt32(0)...61 { #expect(set.contains(UID(candidate)) == naive.contains(candidate)) }
+            // Canonical: no two ranges touch.
+            for (a, b) in zip(set.ranges, set.ranges.dropFirst()) { #expect(a.upperBound + 1 < b.lowerBound) }
+        }
+    }
+}

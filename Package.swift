@@ -43,6 +43,10 @@ let package = Package(
         ),
         .target(name: "WireCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
+            name: "IMAPCodec",
+            dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
             name: "LMTPCodec",
             dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -119,6 +123,13 @@ let package = Package(
             ]
         ),
         .testTarget(name: "ServerSupportTests", dependencies: ["ServerSupport"]),
+        .testTarget(
+            name: "IMAPCodecTests",
+            dependencies: [
+                "IMAPCodec", "MailCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
         .testTarget(
             name: "CorvidRuntimeTests",
             dependencies: ["CorvidRuntime", "ServerSupport", "MailCore"]

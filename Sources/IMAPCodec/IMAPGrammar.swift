@@ -1,0 +1,199 @@
+import WireCore
+
+/// Character classes and primitive productions of RFC 9051 §9, over a complete command frame
+/// (literal bodies inline, as ``IMAPFrameDecoder`` produces them).
+///
+/// Every `parse…` consumes a whole production or nothing (the cursor is restored on failure).
+public enum IMAPGrammar {
+    /// Named limits.
+    public static let maxNestingDepth = 32
+    public static let maxListItems = 10_000
+
+    /// ```
+    /// ATOM-CHAR = <any CHAR except atom-specials>
+    /// atom-specials = "(" / ")" / "{" / SP / CTL / list-wildcards / quoted-specials / resp-specials
+    /// ```
+    public static func isAtomChar(_ c: UInt8) -> Bool {
+        guard c > 0x20, c < 0x7f else { return false }
+        switch c {
+        case UInt8(ascii: "("), UInt8(ascii: ")"), UInt8(ascii: "{"), UInt8(ascii: "%"), UInt8(ascii: "*"),
+            UInt8(ascii: "\""), UInt8(ascii: "\\"), UInt8(ascii: "]"):
+            return false
+        default:
+            return true
+        }
+    }
+
+    /// `ASTRING-CHAR = ATOM-CHAR / resp-specials`
+    public static func isAstringChar(_ c: UInt8) -> Bool { isAtomChar(c) || c == UInt8(ascii: "]") }
+
+    /// `tag = 1*<any ASTRING-CHAR except "+">`
+    public static func isTagChar(_ c: UInt8) -> Bool { isAstringChar(c) && c != UInt8(ascii: "+") }
+
+    /// `list-char = ATOM-CHAR / list-wildcards / resp-specials`
+    public static func isListChar(_ c: UInt8) -> Bool {
+        isAstringChar(c) || c == UInt8(ascii: "%") || c == UInt8(ascii: "*")
+    }
+
+    // MARK: Productions
+
+    /// `tag = 1*<any ASTRING-CHAR except "+">`
+    static func parseTag(_ cursor: inout ParseCursor) throws(IMAPParseError) -> String {
+        let tag = cursor.consume(while: isTagChar)
+        guard !tag.isEmpty else { throw .syntax("missing tag") }
+        return String(decoding: tag, as: UTF8.self)
+    }
+
+    /// `atom = 1*ATOM-CHAR`
+    static func parseAtom(_ cursor: inout ParseCursor) throws(IMAPParseError) -> String {
+        let atom = cursor.consume(while: isAtomChar)
+        guard !atom.isEmpty else { throw .syntax("expected an atom") }
+        return String(decoding: atom, as: UTF8.self)
+    }
+
+    /// `SP`
+    static func parseSpace(_ cursor: inout ParseCursor) throws(IMAPParseError) {
+        guard cursor.consume(UInt8(ascii: " ")) else { throw .syntax("expected a space") }
+    }
+
+    /// ```
+    /// string  = quoted / literal
+    /// quoted  = DQUOTE *QUOTED-CHAR DQUOTE
+    /// QUOTED-CHAR = <any TEXT-CHAR except quoted-specials> / "\" quoted-specials / UTF8-2..4
+    /// literal = "{" number64 ["+"] "}" CRLF *CHAR8
+    /// ```
+    static func parseString(_ cursor: inout ParseCursor) throws(IMAPParseError) -> [UInt8] {
+        if cursor.consume(UInt8(ascii: "\"")) {
+            var out: [UInt8] = []
+            while true {
+                guard let c = cursor.peek() else { throw .syntax("unterminated quoted string") }
+                _ = cursor.consume(c)
+                switch c {
+                case UInt8(ascii: "\""):
+                    return out
+                case UInt8(ascii: "\\"):
+                    guard let escaped = cursor.peek(), escaped == UInt8(ascii: "\"") || escaped == UInt8(ascii: "\\")
+                    else { throw .syntax("bad escape in quoted string") }
+                    _ = cursor.consume(escaped)
+                    out.append(escaped)
+                case 0, UInt8(ascii: "\r"), UInt8(ascii: "\n"):
+                    throw .syntax("CR, LF or NUL in quoted string")
+                default:
+                    out.append(c)
+                }
+            }
+        }
+        let saved = cursor.position
+        let binary = cursor.consume(UInt8(ascii: "~"))
+        guard cursor.consume(UInt8(ascii: "{")) else {
+            cursor.reset(to: saved)
+            throw .syntax("expected a string")
+        }
+        let digits = cursor.consume(while: { $0 >= 48 && $0 <= 57 })
+        _ = cursor.consume(UInt8(ascii: "+"))
+        guard !digits.isEmpty, let size = Int(String(decoding: digits, as: UTF8.self)),
+            cursor.consume(UInt8(ascii: "}")), cursor.consume(UInt8(ascii: "\r")), cursor.consume(UInt8(ascii: "\n")),
+            cursor.remaining.count >= size
+        else {
+            cursor.reset(to: saved)
+            throw .syntax("malformed literal")
+        }
+        let body = Array(cursor.remaining.prefix(size))
+        if !binary && body.contains(0) {
+            cursor.reset(to: saved)
+            throw .syntax("NUL in a literal (use literal8)")
+        }
+        for _ in 0..<size { _ = cursor.consume(cursor.peek()!) }
+        return body
+    }
+
+    /// `astring = 1*ASTRING-CHAR / string`
+    static func parseAString(_ cursor: inout ParseCursor) throws(IMAPParseError) -> [UInt8] {
+        let next = cursor.remaining.prefix(2)
+        if next.first == UInt8(ascii: "\"") || next.first == UInt8(ascii: "{") || next.elementsEqual("~{".utf8) {
+            return try parseString(&cursor)
+        }
+        let atom = cursor.consume(while: isAstringChar)
+        guard !atom.isEmpty else { throw .syntax("expected an astring") }
+        return Array(atom)
+    }
+
+    /// `nstring = string / nil`
+    static func parseNString(_ cursor: inout ParseCursor) throws(IMAPParseError) -> [UInt8]? {
+        if cursor.consume(caseInsensitive: "NIL") { return nil }
+        return try parseString(&cursor)
+    }
+
+    /// `number = 1*DIGIT` (fits 32 bits); `nz-number` excludes 0.
+    static func parseNumber(_ cursor: inout ParseCursor, nonZero: Bool = false) throws(IMAPParseError) -> UInt32 {
+        let digits = cursor.consume(while: { $0 >= 48 && $0 <= 57 })
+        guard !digits.isEmpty, digits.count <= 10, let value = UInt32(String(decoding: digits, as: UTF8.self)) else {
+            throw .syntax("expected a number")
+        }
+        if nonZero && value == 0 { throw .syntax("expected a non-zero number") }
+        return value
+    }
+
+    /// ```
+    /// mailbox = "INBOX" / astring      ; INBOX is case-insensitive
+    /// ```
+    static func parseMailbox(_ cursor: inout ParseCursor) throws(IMAPParseError) -> MailboxArgument {
+        let raw = try parseAString(&cursor)
+        return MailboxArgument(raw)
+    }
+
+    /// ```
+    /// sequence-set = (seq-number / seq-range) ["," sequence-set]
+    /// seq-range    = seq-number ":" seq-number
+    /// seq-number   = nz-number / "*"
+    /// ```
+    /// Also `$` (RFC 5182 SEARCHRES) as the whole set.
+    static func parseSequenceSet(_ cursor: inout ParseCursor) throws(IMAPParseError) -> SequenceSet {
+        if cursor.consume(UInt8(ascii: "$")) { return .lastResult }
+        var ranges: [SequenceRange] = []
+        repeat {
+            let first = try parseSeqNumber(&cursor)
+            var last = first
+            if cursor.consume(UInt8(ascii: ":")) { last = try parseSeqNumber(&cursor) }
+            ranges.append(SequenceRange(first, last))
+            guard ranges.count <= maxListItems else { throw .syntax("sequence set too long") }
+        } while cursor.consume(UInt8(ascii: ","))
+        return .ranges(ranges)
+    }
+
+    static func parseSeqNumber(_ cursor: inout ParseCursor) throws(IMAPParseError) -> SequenceNumber {
+        if cursor.consume(UInt8(ascii: "*")) { return .last }
+        return .number(try parseNumber(&cursor, nonZero: true))
+    }
+
+    /// ```
+    /// flag-list = "(" [flag *(SP flag)] ")"
+    /// flag      = "\Answered" / "\Flagged" / "\Deleted" / "\Seen" / "\Draft" / flag-keyword / flag-extension
+    /// ```
+    static func parseFlagList(_ cursor: inout ParseCursor) throws(IMAPParseError) -> [String] {
+        guard cursor.consume(UInt8(ascii: "(")) else { throw .syntax("expected a flag list") }
+        var flags: [String] = []
+        if cursor.consume(UInt8(ascii: ")")) { return flags }
+        repeat {
+            let backslash = cursor.consume(UInt8(ascii: "\\"))
+            let atom = try parseAtom(&cursor)
+            flags.append(backslash ? "\\" + atom : atom)
+            guard flags.count <= maxListItems else { throw .syntax("too many flags") }
+        } while cursor.consume(UInt8(ascii: " "))
+        guard cursor.consume(UInt8(ascii: ")")) else { throw .syntax("expected ) after flags") }
+        return flags
+    }
+}
+
+/// Why a command could not be parsed; every case becomes a `BAD` reply.
+public enum IMAPParseError: Error, Hashable, Sendable {
+    case syntax(String)
+    case unknownCommand(String)
+
+    public var text: String {
+        switch self {
+        case .syntax(let why): why
+        case .unknownCommand(let name): "unknown command \(name)"
+        }
+    }
+}

@@ -1,0 +1,133 @@
+/// RFC 2047 encoded words in header text: `=?charset?B?base64?=` and `=?charset?Q?text?=`.
+public enum EncodedWord {
+    /// Named limit: encoded words decoded in one header value.
+    public static let maxWords = 1000
+
+    /// Decodes every encoded word in `text`; whitespace between two adjacent encoded words is
+    /// dropped (RFC 2047 §6.2). Malformed words are left as they are.
+    ///
+    /// ```
+    /// encoded-word = "=?" charset ["*" language] "?" encoding "?" encoded-text "?="   ; + RFC 2231 §5
+    /// ```
+    public static func decode(_ text: String) -> String {
+        let scalars = Array(text.unicodeScalars)
+        var out = String.UnicodeScalarView()
+        var index = 0
+        var pendingSpace = String.UnicodeScalarView()
+        var lastWasEncoded = false
+        var words = 0
+        while index < scalars.count {
+            if scalars[index] == "=", index + 1 < scalars.count, scalars[index + 1] == "?", words < maxWords,
+                let (decoded, end) = decodeWord(scalars, at: index)
+            {
+                if !lastWasEncoded { out.append(contentsOf: pendingSpace) }
+                pendingSpace = String.UnicodeScalarView()
+                out.append(contentsOf: decoded.unicodeScalars)
+                index = end
+                lastWasEncoded = true
+                words += 1
+                continue
+            }
+            let c = scalars[index]
+            if c == " " || c == "\t" || c == "\r" || c == "\n" {
+                if c == " " || c == "\t" { pendingSpace.append(c) }
+            } else {
+                out.append(contentsOf: pendingSpace)
+                pendingSpace = String.UnicodeScalarView()
+                out.append(c)
+                lastWasEncoded = false
+            }
+            index += 1
+        }
+        out.append(contentsOf: pendingSpace)
+        return String(out)
+    }
+
+    /// Decodes the word starting at `start` ("=?"), returning the text and the index after "?=".
+    static func decodeWord(_ s: [Unicode.Scalar], at start: Int) -> (String, Int)? {
+        var i = start + 2
+        var charset = ""
+        while i < s.count, s[i] != "?" {
+            guard s[i].isASCII, s[i] != " " else { return nil }
+            charset.unicodeScalars.append(s[i])
+            i += 1
+        }
+        guard i + 2 < s.count, s[i + 2] == "?" else { return nil }
+        let encoding = String(s[i + 1]).uppercased()
+        i += 3
+        var payload: [UInt8] = []
+        while i + 1 < s.count, !(s[i] == "?" && s[i + 1] == "=") {
+            guard s[i].isASCII, s[i] != " " else { return nil }
+            payload.append(UInt8(s[i].value))
+            i += 1
+        }
+        guard i + 1 < s.count, !charset.isEmpty else { return nil }
+        if let star = charset.firstIndex(of: "*") { charset = String(charset[..<star]) }  // RFC 2231 language
+        let bytes: [UInt8]
+        switch encoding {
+        case "B":
+            guard let decoded = base64(payload) else { return nil }
+            bytes = decoded
+        case "Q":
+            bytes = quoted(payload, underscoreIsSpace: true)
+        default:
+            return nil
+        }
+        return (Charset.decode(bytes, charset: charset), i + 2)
+    }
+
+    /// Lenient base64: ignores padding errors a broken mailer might make.
+    static func base64(_ input: [UInt8]) -> [UInt8]? {
+        func value(_ c: UInt8) -> UInt32? {
+            switch c {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt32(c - 65)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt32(c - 71)
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(c + 4)
+            case UInt8(ascii: "+"): 62
+            case UInt8(ascii: "/"): 63
+            default: nil
+            }
+        }
+        var out: [UInt8] = []
+        var accumulator: UInt32 = 0
+        var bits = 0
+        for c in input where c != UInt8(ascii: "=") {
+            guard let v = value(c) else { return nil }
+            accumulator = accumulator << 6 | v
+            bits += 6
+            if bits >= 8 {
+                bits -= 8
+                out.append(UInt8(accumulator >> UInt32(bits) & 0xff))
+            }
+        }
+        return out
+    }
+
+    /// Quoted-printable bytes (RFC 2045 §6.7; in headers "_" is a space, RFC 2047 §4.2).
+    public static func quoted(_ input: [UInt8], underscoreIsSpace: Bool) -> [UInt8] {
+        var out: [UInt8] = []
+        var i = 0
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 48...57: c - 48
+            case 65...70: c - 55
+            case 97...102: c - 87
+            default: nil
+            }
+        }
+        while i < input.count {
+            let c = input[i]
+            if c == UInt8(ascii: "="), i + 2 < input.count, let h = hex(input[i + 1]), let l = hex(input[i + 2]) {
+                out.append(h << 4 | l)
+                i += 3
+            } else if c == UInt8(ascii: "_") && underscoreIsSpace {
+                out.append(UInt8(ascii: " "))
+                i += 1
+            } else {
+                out.append(c)
+                i += 1
+            }
+        }
+        return out
+    }
+}

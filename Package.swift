@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "WireCore", dependencies: [.product(name: "NIOCore", package: "swift-nio")]),
         .target(
             name: "IMAPCodec",
-            dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["MailCore", "MailMessage", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
             name: "LMTPCodec",
@@ -126,7 +126,7 @@ let package = Package(
         .testTarget(
             name: "IMAPCodecTests",
             dependencies: [
-                "IMAPCodec", "MailCore", .product(name: "NIOCore", package: "swift-nio"),
+                "IMAPCodec", "MailCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

@@ -25,7 +25,7 @@ public enum AddressParser {
     public static let maxAddresses = 1000
 
     public static func parse(_ text: String) -> [AddressItem] {
-        var scanner = AddressScanner(Array(text.unicodeScalars))
+        var scanner = HeaderScanner(Array(text.unicodeScalars))
         var items: [AddressItem] = []
         var inGroup = false
         while !scanner.atEnd, items.count < maxAddresses {
@@ -95,40 +95,7 @@ public enum AddressParser {
     }
 }
 
-struct AddressScanner {
-    let s: [Unicode.Scalar]
-    var i = 0
-
-    init(_ s: [Unicode.Scalar]) { self.s = s }
-
-    var atEnd: Bool { i >= s.count }
-    func peek() -> Unicode.Scalar? { i < s.count ? s[i] : nil }
-    mutating func skipOne() { i += 1 }
-
-    mutating func consume(_ c: Unicode.Scalar) -> Bool {
-        guard peek() == c else { return false }
-        i += 1
-        return true
-    }
-
-    /// Skips folding white space and (nested) comments.
-    mutating func skipCFWS() {
-        var depth = 0
-        while i < s.count {
-            let c = s[i]
-            if c == "(" {
-                depth += 1
-            } else if c == ")" && depth > 0 {
-                depth -= 1
-            } else if c == "\\" && depth > 0 {
-                i += 1
-            } else if depth == 0 && !(c == " " || c == "\t" || c == "\r" || c == "\n") {
-                return
-            }
-            i += 1
-        }
-    }
-
+extension HeaderScanner {
     /// An atom or dot-atom run (anything up to a special or white space).
     mutating func word() -> String {
         var out = String.UnicodeScalarView()
@@ -152,18 +119,6 @@ struct AddressScanner {
             out.append(c)
             i += 1
         }
-        return String(out)
-    }
-
-    mutating func quoted() -> String {
-        guard consume("\"") else { return "" }
-        var out = String.UnicodeScalarView()
-        while i < s.count, s[i] != "\"" {
-            if s[i] == "\\", i + 1 < s.count { i += 1 }
-            if s[i] != "\r" && s[i] != "\n" { out.append(s[i]) }
-            i += 1
-        }
-        i += 1
         return String(out)
     }
 

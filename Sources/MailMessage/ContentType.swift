@@ -26,11 +26,11 @@ public struct ContentType: Hashable, Sendable {
 
     /// Parses a header value; a malformed type falls back to `text/plain` (RFC 2045 §5.2).
     public init(parsing value: String) {
-        var scanner = Scanner(Array(value.unicodeScalars))
-        scanner.skipSpaceAndComments()
+        var scanner = HeaderScanner(Array(value.unicodeScalars))
+        scanner.skipCFWS()
         let type = scanner.token().lowercased()
         var subtype = ""
-        if scanner.consume("/") { subtype = scanner.token().lowercased() }
+        if scanner.consumeAfterCFWS("/") { subtype = scanner.token().lowercased() }
         if type.isEmpty || subtype.isEmpty {
             self = .default
             self.parameters.merge(Self.parseParameters(&scanner)) { _, new in new }
@@ -43,21 +43,21 @@ public struct ContentType: Hashable, Sendable {
 
     /// Parses `; name=value` pairs after a value (for Content-Disposition too).
     public static func parameters(of value: String) -> (value: String, parameters: [String: String]) {
-        var scanner = Scanner(Array(value.unicodeScalars))
-        scanner.skipSpaceAndComments()
+        var scanner = HeaderScanner(Array(value.unicodeScalars))
+        scanner.skipCFWS()
         let first = scanner.token().lowercased()
         return (first, parseParameters(&scanner))
     }
 
-    static func parseParameters(_ scanner: inout Scanner) -> [String: String] {
+    static func parseParameters(_ scanner: inout HeaderScanner) -> [String: String] {
         var simple: [String: String] = [:]
         var sections: [String: [Int: (value: String, encoded: Bool)]] = [:]
-        while scanner.consume(";") || scanner.consumeStrayUntilSemicolon() {
-            scanner.skipSpaceAndComments()
+        while scanner.consumeAfterCFWS(";") || scanner.consumeStrayUntilSemicolon() {
+            scanner.skipCFWS()
             let attribute = scanner.token().lowercased()
-            guard !attribute.isEmpty, scanner.consume("=") else { continue }
-            scanner.skipSpaceAndComments()
-            let value = scanner.peek() == "\"" ? scanner.quotedString() : scanner.token()
+            guard !attribute.isEmpty, scanner.consumeAfterCFWS("=") else { continue }
+            scanner.skipCFWS()
+            let value = scanner.peek() == "\"" ? scanner.quoted() : scanner.token()
             guard simple.count + sections.count < maxParameters else { break }
             // RFC 2231: name*N, name*N*, name*
             let parts = attribute.split(separator: "*", omittingEmptySubsequences: false)
@@ -97,70 +97,20 @@ public struct ContentType: Hashable, Sendable {
     }
 }
 
-/// A small scanner for RFC 2045 structured header values.
-struct Scanner {
-    let s: [Unicode.Scalar]
-    var i = 0
-
-    init(_ s: [Unicode.Scalar]) { self.s = s }
-
-    func peek() -> Unicode.Scalar? { i < s.count ? s[i] : nil }
-
-    mutating func consume(_ c: Unicode.Scalar) -> Bool {
-        skipSpaceAndComments()
-        guard peek() == c else { return false }
-        i += 1
-        return true
+extension HeaderScanner {
+    /// Consumes `c` after CFWS (RFC 2045 values allow comments between every token).
+    mutating func consumeAfterCFWS(_ c: Unicode.Scalar) -> Bool {
+        skipCFWS()
+        return consume(c)
     }
 
     /// Recovers from junk between parameters by skipping to the next ";" (lenient parsing).
     mutating func consumeStrayUntilSemicolon() -> Bool {
-        skipSpaceAndComments()
+        skipCFWS()
         guard i < s.count else { return false }
         while i < s.count, s[i] != ";" { i += 1 }
         guard i < s.count else { return false }
         i += 1
         return true
-    }
-
-    mutating func skipSpaceAndComments() {
-        var depth = 0
-        while i < s.count {
-            let c = s[i]
-            if c == "(" {
-                depth += 1
-            } else if c == ")" && depth > 0 {
-                depth -= 1
-            } else if depth == 0 && !(c == " " || c == "\t" || c == "\r" || c == "\n") {
-                return
-            }
-            i += 1
-        }
-    }
-
-    /// `token := 1*<any (US-ASCII) CHAR except SPACE, CTLs, or tspecials>`
-    mutating func token() -> String {
-        skipSpaceAndComments()
-        var out = String.UnicodeScalarView()
-        while i < s.count {
-            let c = s[i]
-            if c.value <= 0x20 || c.value == 0x7f || "()<>@,;:\\\"/[]?=".unicodeScalars.contains(c) { break }
-            out.append(c)
-            i += 1
-        }
-        return String(out)
-    }
-
-    mutating func quotedString() -> String {
-        guard peek() == "\"" else { return "" }
-        i += 1
-        var out = String.UnicodeScalarView()
-        while i < s.count, s[i] != "\"" {
-            if s[i] == "\\", i + 1 < s.count { i += 1 }
-            out.append(s[i])
-            i += 1
-        }
-        if i < s.count { i += 1 }
-        return String(out)
     }
 }

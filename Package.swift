@@ -128,7 +128,8 @@ let package = Package(
             dependencies: [
                 "IMAPCodec", "MailCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
-            ]
+            ],
+            exclude: ["Fixtures"]
         ),
         .testTarget(
             name: "CorvidRuntimeTests",

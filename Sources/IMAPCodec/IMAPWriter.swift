@@ -11,15 +11,15 @@ public enum IMAPWriter {
         }
     }
 
-    /// A string: quoted when it is short 7-bit text without CR/LF, else a literal.
+    /// A string: quoted when it is short printable 7-bit text needing no escapes, else a literal.
     public static func writeString(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
-        let quotable = bytes.count <= 1024 && bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7f }
+        // As Cyrus does: strings that would need escapes go as literals, which every client reads.
+        let quotable =
+            bytes.count <= 1024
+            && bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7f && $0 != UInt8(ascii: "\"") && $0 != UInt8(ascii: "\\") }
         if quotable {
             buffer.writeString("\"")
-            for byte in bytes {
-                if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { buffer.writeString("\\") }
-                buffer.writeInteger(byte)
-            }
+            buffer.writeBytes(bytes)
             buffer.writeString("\"")
         } else {
             buffer.writeString("{\(bytes.count)}\r\n")

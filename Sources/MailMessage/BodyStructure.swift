@@ -58,18 +58,18 @@ public indirect enum BodyStructure: Hashable, Sendable {
     public init(_ part: MIMEPart, in message: [UInt8]) {
         let header = part.header
         let disposition = header.first("Content-Disposition").map { field -> Disposition in
-            let (value, parameters) = ContentType.parameters(of: field.unfoldedValue)
-            return Disposition(value: value.uppercased(), parameters: Self.flatten(parameters))
+            let (value, _, imap) = ContentType.parameters(of: field.unfoldedValue)
+            return Disposition(value: value.uppercased(), parameters: imap.flatMap { [$0.0, $0.1] })
         }
         let language = header.first("Content-Language").map {
-            $0.unfoldedValue.split(separator: ",").map { $0.trimmingCharacters() }
+            $0.unfoldedValue.split(separator: ",").map { $0.trimmingCharacters().uppercased() }
         }
         let location = header.first("Content-Location")?.unfoldedValue
         if part.contentType.type == "multipart", !part.parts.isEmpty {
             self = .multipart(
                 parts: part.parts.map { BodyStructure($0, in: message) },
                 subtype: part.contentType.subtype.uppercased(),
-                parameters: Self.pairs(part.contentType.parameters),
+                parameters: part.contentType.imapParameters,
                 disposition: disposition,
                 language: language,
                 location: location
@@ -80,7 +80,7 @@ public indirect enum BodyStructure: Hashable, Sendable {
         var single = SinglePart(
             type: part.contentType.type.uppercased(),
             subtype: part.contentType.subtype.uppercased(),
-            parameters: Self.pairs(part.contentType.parameters),
+            parameters: part.contentType.imapParameters,
             id: header.first("Content-ID")?.unfoldedValue,
             description: header.first("Content-Description")?.unfoldedValue,
             encoding: (header.first("Content-Transfer-Encoding")?.unfoldedValue.uppercased()).flatMap {
@@ -100,18 +100,10 @@ public indirect enum BodyStructure: Hashable, Sendable {
         }
         // body-fld-lines: text parts and encapsulated messages only (RFC 9051 §9).
         if part.contentType.type == "text" || single.message != nil {
-            let newlines = body.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
-            single.lines = newlines + (body.last.map { $0 == UInt8(ascii: "\n") ? 0 : 1 } ?? 0)
+            // Lines are counted as Cyrus counts them: line feeds; an unterminated last line is not one.
+            single.lines = body.reduce(0) { $0 + ($1 == UInt8(ascii: "\n") ? 1 : 0) }
         }
         self = .single(single)
-    }
-
-    static func pairs(_ parameters: [String: String]) -> [(String, String)] {
-        parameters.sorted { $0.key < $1.key }.map { ($0.key.uppercased(), $0.value) }
-    }
-
-    static func flatten(_ parameters: [String: String]) -> [String] {
-        pairs(parameters).flatMap { [$0.0, $0.1] }
     }
 
     public static func == (a: BodyStructure, b: BodyStructure) -> Bool {

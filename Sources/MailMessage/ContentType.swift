@@ -6,12 +6,16 @@
 /// parameter := attribute "=" value ; value := token / quoted-string
 /// ; RFC 2231: attribute*0*=charset'lang'%XX..., attribute*1*=..., attribute*=...
 /// ```
-public struct ContentType: Hashable, Sendable {
+public struct ContentType: Sendable {
     /// `text`, `multipart`, … (lower case); `text` when missing, per RFC 2045 §5.2.
     public var type: String
     public var subtype: String
     /// Parameter names in lower case, values decoded.
     public var parameters: [String: String]
+    /// The parameters as IMAP's BODYSTRUCTURE shows them (Cyrus's form): RFC 2231 sections of
+    /// one parameter joined, an encoded one kept encoded as `NAME*` = `charset'lang'%XX…` so
+    /// the structure stays 7-bit; names upper-cased, sorted.
+    public var imapParameters: [(String, String)] = []
 
     /// Named limit: parameters kept.
     public static let maxParameters = 64
@@ -22,6 +26,7 @@ public struct ContentType: Hashable, Sendable {
         self.type = type
         self.subtype = subtype
         self.parameters = parameters
+        self.imapParameters = parameters.sorted { $0.key < $1.key }.map { ($0.key.uppercased(), $0.value) }
     }
 
     /// Parses a header value; a malformed type falls back to `text/plain` (RFC 2045 §5.2).
@@ -31,25 +36,32 @@ public struct ContentType: Hashable, Sendable {
         let type = scanner.token().lowercased()
         var subtype = ""
         if scanner.consumeAfterCFWS("/") { subtype = scanner.token().lowercased() }
+        let parsed = Self.parseParameters(&scanner)
         if type.isEmpty || subtype.isEmpty {
             self = .default
-            self.parameters.merge(Self.parseParameters(&scanner)) { _, new in new }
+            self.parameters.merge(parsed.decoded) { _, new in new }
+            self.imapParameters = parsed.imap
             return
         }
         self.type = type
         self.subtype = subtype
-        self.parameters = Self.parseParameters(&scanner)
+        self.parameters = parsed.decoded
+        self.imapParameters = parsed.imap
     }
 
     /// Parses `; name=value` pairs after a value (for Content-Disposition too).
-    public static func parameters(of value: String) -> (value: String, parameters: [String: String]) {
+    public static func parameters(
+        of value: String
+    ) -> (value: String, parameters: [String: String], imap: [(String, String)]) {
         var scanner = HeaderScanner(Array(value.unicodeScalars))
         scanner.skipCFWS()
         let first = scanner.token().lowercased()
-        return (first, parseParameters(&scanner))
+        let parsed = parseParameters(&scanner)
+        return (first, parsed.decoded, parsed.imap)
     }
 
-    static func parseParameters(_ scanner: inout HeaderScanner) -> [String: String] {
+    static func parseParameters(_ scanner: inout HeaderScanner) -> (decoded: [String: String], imap: [(String, String)])
+    {
         var simple: [String: String] = [:]
         var sections: [String: [Int: (value: String, encoded: Bool)]] = [:]
         while scanner.consumeAfterCFWS(";") || scanner.consumeStrayUntilSemicolon() {
@@ -70,9 +82,18 @@ public struct ContentType: Hashable, Sendable {
                 simple[attribute] = value
             }
         }
+        var imap = simple.map { ($0.key, $0.value) }
         for (name, pieces) in sections {
             var charset = "utf-8"
             var bytes: [UInt8] = []
+            // IMAP form: joined sections; kept RFC 2231-encoded when any section was encoded.
+            let anyEncoded = pieces.values.contains { $0.encoded }
+            var joined = ""
+            for number in pieces.keys.sorted() {
+                let piece = pieces[number]!
+                joined += piece.encoded || !anyEncoded ? piece.value : Self.percentEncoded(piece.value)
+            }
+            imap.append((anyEncoded ? name + "*" : name, joined))
             for number in pieces.keys.sorted() {
                 let piece = pieces[number]!
                 var text = piece.value
@@ -88,7 +109,24 @@ public struct ContentType: Hashable, Sendable {
             }
             simple[name] = Charset.decode(bytes, charset: charset)
         }
-        return simple
+        return (simple, imap.sorted { $0.0 < $1.0 }.map { ($0.0.uppercased(), $0.1) })
+    }
+
+    /// RFC 2231 §4 percent-encoding of a plain section joined to encoded ones.
+    static func percentEncoded(_ text: String) -> String {
+        var out = ""
+        for byte in text.utf8 {
+            let safe =
+                (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5a) || (byte >= 0x61 && byte <= 0x7a)
+                || "!#$&+-.^_`|~".utf8.contains(byte)
+            if safe {
+                out.unicodeScalars.append(Unicode.Scalar(byte))
+            } else {
+                let hex = Array("0123456789ABCDEF".utf8)
+                out += "%" + String(decoding: [hex[Int(byte >> 4)], hex[Int(byte & 15)]], as: UTF8.self)
+            }
+        }
+        return out
     }
 
     static func percentDecoded(_ text: String) -> [UInt8] {
@@ -112,5 +150,12 @@ extension HeaderScanner {
         guard i < s.count else { return false }
         i += 1
         return true
+    }
+}
+
+extension ContentType: Equatable {
+    public static func == (a: ContentType, b: ContentType) -> Bool {
+        a.type == b.type && a.subtype == b.subtype && a.parameters == b.parameters
+            && a.imapParameters.elementsEqual(b.imapParameters, by: ==)
     }
 }

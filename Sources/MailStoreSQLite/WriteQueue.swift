@@ -155,10 +155,22 @@ final class WriteQueue: Sendable {
     /// Places the batch's files and makes them durable.
     private func prepare(_ batch: [any WriteJob], _ files: inout BatchFiles) throws {
         let ledger = self.ledger
-        files = try pool.read { db in
-            var files = BatchFiles()
-            for job in batch { try job.prepareFiles(db, &files, ledger) }
-            return files
+        // What the jobs placed so far, kept outside the read so that a failure part-way through
+        // (a later job's lookup) still takes them back out of the ledger: unsynced files must
+        // never be trusted by another batch.
+        let placedSoFar = Mutex<[String]>([])
+        do {
+            files = try pool.read { db in
+                var files = BatchFiles()
+                for job in batch {
+                    try job.prepareFiles(db, &files, ledger)
+                    placedSoFar.withLock { $0 = files.placed }
+                }
+                return files
+            }
+        } catch {
+            ledger.remove(placedSoFar.withLock { $0 })
+            throw error
         }
         let syncStarted = DispatchTime.now().uptimeNanoseconds
         // In parallel: concurrent fsyncs let the block layer merge their device flushes.

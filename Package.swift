@@ -122,7 +122,7 @@ let package = Package(
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
-        .testTarget(name: "ServerSupportTests", dependencies: ["ServerSupport"]),
+        .testTarget(name: "ServerSupportTests", dependencies: ["ServerSupport", "MailCore"]),
         .testTarget(
             name: "IMAPCodecTests",
             dependencies: [

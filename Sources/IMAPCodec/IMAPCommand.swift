@@ -1,3 +1,4 @@
+import MailCore
 import NIOCore
 
 /// A tagged client command (RFC 9051 §6), as parsed from one frame.
@@ -115,7 +116,7 @@ extension IMAPCommand {
             break
         case .authenticate(let mechanism, let initial):
             buffer.writeString(" \(mechanism)")
-            if let initial { buffer.writeString(" " + (initial.isEmpty ? "=" : Base64Text.encode(initial))) }
+            if let initial { buffer.writeString(" " + (initial.isEmpty ? "=" : Base64.encode(initial))) }
         case .login(let user, let password):
             buffer.writeString(" ")
             IMAPWriter.writeAString(user, into: &buffer)

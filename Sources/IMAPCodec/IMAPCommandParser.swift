@@ -1,3 +1,4 @@
+import MailCore
 import NIOCore
 import WireCore
 
@@ -53,7 +54,7 @@ public enum IMAPCommandParser {
             }
             let text = cursor.consume(while: { $0 != UInt8(ascii: " ") })
             if text.elementsEqual("=".utf8) { return .authenticate(mechanism: mechanism, initialResponse: []) }
-            guard let decoded = Base64Text.decode(text) else { throw .syntax("initial response is not base64") }
+            guard let decoded = Base64.decode(text) else { throw .syntax("initial response is not base64") }
             return .authenticate(mechanism: mechanism, initialResponse: decoded)
         case "ENABLE":
             // enable = "ENABLE" 1*(SP capability)

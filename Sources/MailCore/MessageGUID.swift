@@ -14,43 +14,16 @@ public struct MessageGUID: Hashable, Sendable, CustomStringConvertible, Comparab
 
     /// Parses the 40-character lower- or upper-case hex form.
     public init?(hex: some StringProtocol) {
-        let utf8 = Array(hex.utf8)
-        guard utf8.count == 40 else { return nil }
-        var out = [UInt8]()
-        out.reserveCapacity(20)
-        var index = 0
-        while index < 40 {
-            guard let high = Self.nibble(utf8[index]), let low = Self.nibble(utf8[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        self.bytes = out
+        guard hex.utf8.count == 40, let bytes = Hex.decode(hex) else { return nil }
+        self.bytes = bytes
     }
 
     /// The 40-character lower-case hex form used on disk and on the wire.
-    public var hex: String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(40)
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0x0f)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    public var hex: String { Hex.encode(bytes) }
 
     public var description: String { hex }
 
     public static func < (lhs: MessageGUID, rhs: MessageGUID) -> Bool {
         lhs.bytes.lexicographicallyPrecedes(rhs.bytes)
-    }
-
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-        default: return nil
-        }
     }
 }

@@ -1,3 +1,5 @@
+import MailCore
+
 /// RFC 2047 encoded words in header text: `=?charset?B?base64?=` and `=?charset?Q?text?=`.
 public enum EncodedWord {
     /// Named limit: encoded words decoded in one header value.
@@ -66,7 +68,7 @@ public enum EncodedWord {
         let bytes: [UInt8]
         switch encoding {
         case "B":
-            guard let decoded = base64(payload) else { return nil }
+            guard let decoded = Base64.decodeLenient(payload) else { return nil }
             bytes = decoded
         case "Q":
             bytes = quoted(payload, underscoreIsSpace: true)
@@ -74,33 +76,6 @@ public enum EncodedWord {
             return nil
         }
         return (Charset.decode(bytes, charset: charset), i + 2)
-    }
-
-    /// Lenient base64: ignores padding errors a broken mailer might make.
-    static func base64(_ input: [UInt8]) -> [UInt8]? {
-        func value(_ c: UInt8) -> UInt32? {
-            switch c {
-            case UInt8(ascii: "A")...UInt8(ascii: "Z"): UInt32(c - 65)
-            case UInt8(ascii: "a")...UInt8(ascii: "z"): UInt32(c - 71)
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): UInt32(c + 4)
-            case UInt8(ascii: "+"): 62
-            case UInt8(ascii: "/"): 63
-            default: nil
-            }
-        }
-        var out: [UInt8] = []
-        var accumulator: UInt32 = 0
-        var bits = 0
-        for c in input where c != UInt8(ascii: "=") {
-            guard let v = value(c) else { return nil }
-            accumulator = accumulator << 6 | v
-            bits += 6
-            if bits >= 8 {
-                bits -= 8
-                out.append(UInt8(accumulator >> UInt32(bits) & 0xff))
-            }
-        }
-        return out
     }
 
     /// Quoted-printable bytes (RFC 2045 §6.7; in headers "_" is a space, RFC 2047 §4.2).

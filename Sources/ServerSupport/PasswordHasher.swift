@@ -1,4 +1,5 @@
 import Crypto
+import MailCore
 import _CryptoExtras
 
 /// Derives and verifies password verifiers with PBKDF2-HMAC-SHA256 (swift-crypto).
@@ -49,40 +50,5 @@ public struct PasswordHasher: Sendable {
             unsafeUncheckedRounds: rounds
         )
         return key.withUnsafeBytes { Array($0) }
-    }
-}
-
-/// Lower-case hex encoding helpers.
-public enum Hex {
-    public static func encode(_ bytes: some Sequence<UInt8>) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out: [UInt8] = []
-        for byte in bytes {
-            out.append(digits[Int(byte >> 4)])
-            out.append(digits[Int(byte & 0xf)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
-
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        let chars = Array(text.utf8)
-        guard chars.count % 2 == 0 else { return nil }
-        var out: [UInt8] = []
-        var index = 0
-        while index < chars.count {
-            guard let high = nibble(chars[index]), let low = nibble(chars[index + 1]) else { return nil }
-            out.append(high << 4 | low)
-            index += 2
-        }
-        return out
-    }
-
-    static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 48...57: c - 48
-        case 97...102: c - 87
-        case 65...70: c - 55
-        default: nil
-        }
     }
 }

@@ -191,9 +191,9 @@ import Testing
 
     @Test func base64RoundTrips() async {
         await propertyCheck(input: Gen.uint8().array(of: 0...40)) { bytes in
-            #expect(Base64Text.decode(Array(Base64Text.encode(bytes).utf8)) == bytes)
+            #expect(Base64.decode(Array(Base64.encode(bytes).utf8)) == bytes)
         }
-        #expect(Base64Text.decode(Array("abc".utf8)) == nil)
-        #expect(Base64Text.decode(Array("ab=c".utf8)) == nil)
+        #expect(Base64.decode(Array("abc".utf8)) == nil)
+        #expect(Base64.decode(Array("ab=c".utf8)) == nil)
     }
 }

@@ -1,3 +1,4 @@
+import MailCore
 import ServerSupport
 import Testing
 

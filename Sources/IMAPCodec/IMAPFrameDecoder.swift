@@ -95,7 +95,6 @@ public struct IMAPFrameDecoder: Sendable {
                 state = .line
             case .line:
                 let view = input.readableBytesView
-                let lineSoFar = command.readableBytes
                 guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
                     if view.count > limits.maxLineLength + 2 {
                         events.append(.lineTooLong(tag: tag(of: command, extra: view)))
@@ -117,7 +116,6 @@ public struct IMAPFrameDecoder: Sendable {
                     reset()
                     continue
                 }
-                _ = lineSoFar
                 var copy = line
                 command.writeBuffer(&copy)
                 if let literal = Self.trailingLiteral(line) {

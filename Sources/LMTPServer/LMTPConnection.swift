@@ -50,9 +50,8 @@ public struct LMTPConnection: Sendable {
         logger[metadataKey: "peer"] = "\(peer.address)"
         logger.debug("lmtp session opened")
         LMTPMetrics.connections.increment()
-        let active = LMTPMetrics.activeConnections
-        ActiveConnections.lmtp.change(by: 1, gauge: active)
-        defer { ActiveConnections.lmtp.change(by: -1, gauge: active) }
+        LMTPMetrics.activeConnections.increment()
+        defer { LMTPMetrics.activeConnections.decrement() }
 
         var state = DriverState(configuration: configuration, sessionID: sessionID)
         var out = ByteBuffer()

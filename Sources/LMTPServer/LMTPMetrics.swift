@@ -4,7 +4,7 @@ import Metrics
 /// bootstrapped the metrics system) rather than per message.
 enum LMTPMetrics {
     static let connections = Counter(label: "corvid_lmtp_connections_total")
-    static let activeConnections = Gauge(label: "corvid_lmtp_connections_active")
+    static let activeConnections = Meter(label: "corvid_lmtp_connections_active")
     static let delivered = Counter(label: "corvid_lmtp_deliveries_total", dimensions: [("result", "ok")])
     static let deliveredBytes = Counter(label: "corvid_lmtp_delivered_bytes_total")
     static let deliverySeconds = Timer(label: "corvid_lmtp_delivery_seconds")

@@ -14,7 +14,6 @@ import Synchronization
 final class Checkpointer: Sendable {
     private let connection: DatabaseQueue
     private let queue = DispatchQueue(label: "corvid.store.checkpoint")
-    private let stopped = Atomic<Bool>(false)
     private let logger: Logger
 
     /// Named limit: how often the WAL is copied back.
@@ -31,7 +30,7 @@ final class Checkpointer: Sendable {
 
     private func schedule() {
         queue.asyncAfter(deadline: .now() + Self.interval) { [weak self] in
-            guard let self, !self.stopped.load(ordering: .relaxed) else { return }
+            guard let self else { return }
             do {
                 _ = try self.connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
             } catch {
@@ -40,7 +39,4 @@ final class Checkpointer: Sendable {
             self.schedule()
         }
     }
-
-    /// Stops the timer; a checkpoint in progress completes.
-    func stop() { stopped.store(true, ordering: .relaxed) }
 }

@@ -107,18 +107,18 @@ extension SQLiteMailStore {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
             let modseq = mailbox.highestModSeq.next
+            let id = try Self.mailboxID(db, name)
             try db.execute(
-                sql: "UPDATE mailboxes SET acl = ?, highestmodseq = ?, foldermodseq = ? WHERE name = ?",
-                arguments: [acl.cyrusString, Int64(modseq.rawValue), Int64(modseq.rawValue), name.internalName]
+                sql: "UPDATE mailboxes SET acl = ?, foldermodseq = ? WHERE id = ?",
+                arguments: [acl.cyrusString, Int64(modseq.rawValue), id]
             )
-            try Self.recordChange(
+            try Self.recordModification(
                 db,
                 &files,
                 kind: .mailboxMeta,
-                user: name.owner?.name,
-                mailbox: name.internalName,
-                uniqueID: mailbox.uniqueID,
-                modSeq: modseq,
+                mailboxID: id,
+                mailbox: mailbox,
+                modseq: modseq,
                 now: now
             )
         }
@@ -375,8 +375,8 @@ extension SQLiteMailStore {
             if !expunged.isEmpty {
                 try db.execute(
                     sql:
-                        "UPDATE mailboxes SET highestmodseq = ?, message_count = message_count - ?, total_size = total_size - ? WHERE id = ?",
-                    arguments: [Int64(modseq.rawValue), expunged.count, bytes, id]
+                        "UPDATE mailboxes SET message_count = message_count - ?, total_size = total_size - ? WHERE id = ?",
+                    arguments: [expunged.count, bytes, id]
                 )
                 if let root = mailbox.quotaRoot {
                     try db.execute(
@@ -385,14 +385,13 @@ extension SQLiteMailStore {
                         arguments: [bytes, expunged.count, root]
                     )
                 }
-                try Self.recordChange(
+                try Self.recordModification(
                     db,
                     &files,
                     kind: .expunge,
-                    user: name.owner?.name,
-                    mailbox: name.internalName,
-                    uniqueID: mailbox.uniqueID,
-                    modSeq: modseq,
+                    mailboxID: id,
+                    mailbox: mailbox,
+                    modseq: modseq,
                     now: now
                 )
             }

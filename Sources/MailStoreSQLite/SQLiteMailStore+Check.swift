@@ -90,8 +90,6 @@ extension SQLiteMailStore {
                 guard let guid = MessageGUID(hex: hex) else { continue }
                 if blob.inline {
                     report.blobsChecked += 1
-                    guard verifyContent else { continue }
-                    if let problem = try await verifyInline(guid, size: blob.size) { report.problems.append(problem) }
                     continue
                 }
                 guard onDisk.contains(hex) else {
@@ -117,6 +115,7 @@ extension SQLiteMailStore {
                     report.problems.append(StoreProblem(.blobMissing, hex, "\(error)"))
                 }
             }
+            if verifyContent { report.problems += try await verifyInlineMessages() }
             let unreferenced = onDisk.subtracting(snapshot.blobs.filter { !$0.value.inline }.keys).count
             if unreferenced > 0 {
                 report.notes.append(
@@ -133,19 +132,32 @@ extension SQLiteMailStore {
         return report
     }
 
-    /// Hashes an inline message's bytes; nil when they match their GUID and size.
-    private func verifyInline(_ guid: MessageGUID, size: Int64) async throws -> StoreProblem? {
-        let data = try await read { db in
-            try Data.fetchOne(db, sql: "SELECT data FROM blobs WHERE guid = ?", arguments: [guid.hex])
+    /// Hashes every referenced inline message in one read, streaming rows through a cursor;
+    /// returns one problem per message whose bytes do not match their GUID and size.
+    private func verifyInlineMessages() async throws -> [StoreProblem] {
+        try await read { db in
+            var problems: [StoreProblem] = []
+            let rows = try Row.fetchCursor(
+                db,
+                sql: "SELECT guid, size, data FROM blobs WHERE data IS NOT NULL AND refcount > 0 ORDER BY guid"
+            )
+            while let row = try rows.next() {
+                let hex: String = row["guid"]
+                let size: Int64 = row["size"]
+                let data: Data = row["data"]
+                let actual = MessageGUID(bytes: Array(Insecure.SHA1.hash(data: data)))!
+                if actual.hex != hex || Int64(data.count) != size {
+                    problems.append(
+                        StoreProblem(
+                            .blobCorrupt,
+                            hex,
+                            "inline bytes hash to \(actual) with \(data.count) bytes, expected \(size) bytes"
+                        )
+                    )
+                }
+            }
+            return problems
         }
-        guard let data else { return StoreProblem(.blobMissing, guid.hex, "inline message bytes missing") }
-        let actual = MessageGUID(bytes: Array(Insecure.SHA1.hash(data: data)))!
-        guard actual != guid || Int64(data.count) != size else { return nil }
-        return StoreProblem(
-            .blobCorrupt,
-            guid.hex,
-            "inline bytes hash to \(actual) with \(data.count) bytes, expected \(size) bytes"
-        )
     }
 
     /// Rebuilds what can be derived from what is on disk (`corvid reconstruct`).

@@ -38,18 +38,7 @@ final class HTTPService: Service {
     var localAddress: String { channel.channel.localAddress?.description ?? "?" }
 
     func run() async throws {
-        let serverChannel = channel.channel
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await channel.executeThenClose { inbound in
-                    for try await client in inbound {
-                        group.addTask { try? await self.serve(client) }
-                    }
-                }
-            }
-        } onGracefulShutdown: {
-            serverChannel.close(promise: nil)
-        }
+        try await AcceptLoop.run(channel) { try await self.serve($0) }
     }
 
     private func serve(

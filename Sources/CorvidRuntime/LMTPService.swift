@@ -5,20 +5,17 @@ import MailStore
 import NIOCore
 import NIOPosix
 import ServiceLifecycle
-import Synchronization
 
 /// The LMTP listener as a lifecycle service.
 ///
-/// Each accepted connection runs an ``LMTPConnection`` in a child task of a discarding task
-/// group, so one bad connection cannot hurt the others. On graceful shutdown the listening
-/// socket closes first, then open sessions have their input closed: a delivery in flight
-/// finishes and is answered, an unfinished DATA is dropped unacknowledged.
+/// Each accepted connection runs an ``LMTPConnection`` through ``AcceptLoop``. On graceful
+/// shutdown a delivery in flight finishes and is answered; an unfinished DATA is dropped
+/// unacknowledged.
 final class LMTPService: Service {
     let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
     let connection: LMTPConnection
     let idleTimeout: TimeAmount
     let logger: Logger
-    private let open = OpenChannels()
 
     static func bind(
         _ address: ListenAddress,
@@ -68,52 +65,15 @@ final class LMTPService: Service {
     var localAddress: String { channel.channel.localAddress?.description ?? "?" }
 
     func run() async throws {
-        let serverChannel = channel.channel
-        let open = self.open
-        try await withGracefulShutdownHandler {
-            try await withThrowingDiscardingTaskGroup { group in
-                try await channel.executeThenClose { inbound in
-                    for try await client in inbound {
-                        group.addTask {
-                            let id = open.insert(client.channel)
-                            defer { open.remove(id) }
-                            let peer = LMTPConnection.Peer(address: client.channel.remoteAddress?.ipAddress ?? "local")
-                            do {
-                                try await client.executeThenClose { input, output in
-                                    try await self.connection.run(peer: peer, input: input) {
-                                        try await output.write($0)
-                                    }
-                                }
-                            } catch {
-                                self.logger.debug("lmtp connection closed", metadata: ["error": "\(error)"])
-                            }
-                        }
-                    }
+        try await AcceptLoop.run(channel) { client in
+            let peer = LMTPConnection.Peer(address: client.channel.remoteAddress?.ipAddress ?? "local")
+            do {
+                try await client.executeThenClose { input, output in
+                    try await self.connection.run(peer: peer, input: input) { try await output.write($0) }
                 }
+            } catch {
+                self.logger.debug("lmtp connection closed", metadata: ["error": "\(error)"])
             }
-        } onGracefulShutdown: {
-            serverChannel.close(promise: nil)
-            open.closeAllInputs()
-        }
-    }
-}
-
-/// Channels of open sessions, so shutdown can reach them.
-final class OpenChannels: Sendable {
-    private let channels = Mutex<[Int: Channel]>([:])
-    private let next = Atomic<Int>(0)
-
-    func insert(_ channel: Channel) -> Int {
-        let id = next.add(1, ordering: .relaxed).newValue
-        channels.withLock { $0[id] = channel }
-        return id
-    }
-
-    func remove(_ id: Int) { _ = channels.withLock { $0.removeValue(forKey: id) } }
-
-    func closeAllInputs() {
-        for channel in channels.withLock({ Array($0.values) }) {
-            channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
         }
     }
 }

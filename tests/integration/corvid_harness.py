@@ -505,3 +505,13 @@ class Tally:
 
 def eprint(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
+
+
+def finish_run(server: "CorvidServer", tally: "Tally", keep: bool) -> int:
+    """Removes the scratch directory unless something failed or `keep`; prints the closing
+    'N passed, M failed' line and returns the exit status."""
+    failed = tally.failed > 0
+    server.cleanup(keep=failed or keep)
+    if failed or keep:
+        print(f"scratch directory kept: {server.workdir}")
+    return tally.finish()

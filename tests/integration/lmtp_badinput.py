@@ -30,7 +30,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from corvid_harness import (  # noqa: E402
-    CorvidServer, LMTPClient, ProtocolError, Reply, ServerError, Tally, TransactionResult, dot_stuff,
+    CorvidServer, finish_run, LMTPClient, ProtocolError, Reply, ServerError, Tally, TransactionResult, dot_stuff,
     install_exit_cleanup)
 
 MAX_SIZE = 32 * 1024  # maxmessagesize
@@ -494,11 +494,7 @@ def main() -> int:
         tally.check(False, "run to completion", f"interrupted ({interrupt!r})")
     finally:
         server.kill()
-    failed = tally.failed > 0
-    server.cleanup(keep=failed or args.keep)
-    if failed or args.keep:
-        print(f"scratch directory kept: {server.workdir}")
-    return tally.finish()
+    return finish_run(server, tally, keep=args.keep)
 
 
 if __name__ == "__main__":

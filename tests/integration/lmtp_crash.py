@@ -34,7 +34,7 @@ from dataclasses import dataclass
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from corvid_harness import (  # noqa: E402
-    CorvidServer, LMTPClient, ProtocolError, ServerError, Tally, TransactionResult, install_exit_cleanup)
+    CorvidServer, finish_run, LMTPClient, ProtocolError, ServerError, Tally, TransactionResult, install_exit_cleanup)
 
 SENDER = "crash-sender@example.org"
 DOMAIN = "example.com"
@@ -533,11 +533,7 @@ def main() -> int:
     print(f"  missing             {stat('missing')}")
     print(f"  corrupted           {stat('corrupted')}")
     print(f"  duplicated          {stat('duplicated')}, misdelivered {stat('misdelivered')}")
-    failed = tally.failed > 0
-    server.cleanup(keep=failed or args.keep)
-    if failed or args.keep:
-        print(f"scratch directory kept: {server.workdir}")
-    return tally.finish()
+    return finish_run(server, tally, keep=args.keep)
 
 
 if __name__ == "__main__":

@@ -48,15 +48,12 @@ let package = Package(
         ),
         .target(
             name: "LMTPCodec",
-            dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
             name: "ServerSupport",
             dependencies: [
-                "MailCore", "MailStore",
-                .product(name: "NIOCore", package: "swift-nio"),
-                .product(name: "Logging", package: "swift-log"),
-                .product(name: "Metrics", package: "swift-metrics"),
+                "MailCore",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "_CryptoExtras", package: "swift-crypto"),
             ]
@@ -73,7 +70,7 @@ let package = Package(
         .target(
             name: "CorvidRuntime",
             dependencies: [
-                "MailCore", "MailStore", "MailStoreSQLite", "ServerSupport", "LMTPServer",
+                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

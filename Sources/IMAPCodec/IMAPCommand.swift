@@ -12,8 +12,10 @@ public struct TaggedCommand: Hashable, Sendable {
     }
 }
 
-/// The commands this codec understands so far (issue 3 adds the rest: LIST extensions, APPEND,
-/// FETCH, STORE, SEARCH, COPY/MOVE, UID forms, and the extension commands).
+/// Every command the server understands (RFC 9051 and the extensions it advertises).
+///
+/// `uid` marks the `UID` prefixed forms. APPEND's message literals are streamed by the frame
+/// decoder; `.append` carries them only when a client encodes the command.
 public enum IMAPCommand: Hashable, Sendable {
     // Any state (RFC 9051 §6.1)
     case capability
@@ -25,9 +27,10 @@ public enum IMAPCommand: Hashable, Sendable {
     case login(user: [UInt8], password: [UInt8])
     // Authenticated (§6.3)
     case enable([String])
-    case select(MailboxArgument)
-    case examine(MailboxArgument)
-    case create(MailboxArgument)
+    case select(MailboxArgument, SelectParameters)
+    case examine(MailboxArgument, SelectParameters)
+    /// `CREATE mailbox [(USE (\\Drafts …))]` (RFC 6154 CREATE-SPECIAL-USE)
+    case create(MailboxArgument, specialUse: [String])
     case delete(MailboxArgument)
     case rename(from: MailboxArgument, to: MailboxArgument)
     case subscribe(MailboxArgument)
@@ -36,12 +39,38 @@ public enum IMAPCommand: Hashable, Sendable {
     case namespace
     case id([(key: [UInt8], value: [UInt8]?)]?)
     case idle
+    case list(ListCommand)
+    /// `LSUB reference pattern` (RFC 3501)
+    case lsub(reference: [UInt8], pattern: [UInt8])
+    case append(MailboxArgument, [AppendMessage])
+    /// `COMPRESS DEFLATE` (RFC 4978)
+    case compress(String)
+    // ACL (RFC 4314)
+    case getACL(MailboxArgument)
+    case setACL(MailboxArgument, identifier: [UInt8], rights: [UInt8])
+    case deleteACL(MailboxArgument, identifier: [UInt8])
+    case listRights(MailboxArgument, identifier: [UInt8])
+    case myRights(MailboxArgument)
+    // QUOTA (RFC 9208)
+    case getQuota(root: [UInt8])
+    case getQuotaRoot(MailboxArgument)
+    /// `SETQUOTA root (resource limit …)`
+    case setQuota(root: [UInt8], limits: [QuotaLimit])
+    // METADATA (RFC 5464)
+    case getMetadata(MailboxArgument, options: MetadataOptions, entries: [String])
+    /// `SETMETADATA mailbox (entry value …)`; a nil value removes the entry.
+    case setMetadata(MailboxArgument, entries: [MetadataEntry])
     // Selected (§6.4)
     case check
     case close
     case unselect
     case expunge
     case uidExpunge(SequenceSet)
+    case fetch(SequenceSet, [FetchAttribute], FetchModifiers, uid: Bool)
+    case store(SequenceSet, unchangedSince: UInt64?, StoreAction, uid: Bool)
+    case search(SearchCommand, uid: Bool)
+    case copy(SequenceSet, MailboxArgument, uid: Bool)
+    case move(SequenceSet, MailboxArgument, uid: Bool)
 
     /// The command's name as written on the wire.
     public var name: String {
@@ -69,6 +98,25 @@ public enum IMAPCommand: Hashable, Sendable {
         case .unselect: "UNSELECT"
         case .expunge: "EXPUNGE"
         case .uidExpunge: "UID EXPUNGE"
+        case .list: "LIST"
+        case .lsub: "LSUB"
+        case .append: "APPEND"
+        case .compress: "COMPRESS"
+        case .getACL: "GETACL"
+        case .setACL: "SETACL"
+        case .deleteACL: "DELETEACL"
+        case .listRights: "LISTRIGHTS"
+        case .myRights: "MYRIGHTS"
+        case .getQuota: "GETQUOTA"
+        case .getQuotaRoot: "GETQUOTAROOT"
+        case .setQuota: "SETQUOTA"
+        case .getMetadata: "GETMETADATA"
+        case .setMetadata: "SETMETADATA"
+        case .fetch(_, _, _, let uid): uid ? "UID FETCH" : "FETCH"
+        case .store(_, _, _, let uid): uid ? "UID STORE" : "STORE"
+        case .search(_, let uid): uid ? "UID SEARCH" : "SEARCH"
+        case .copy(_, _, let uid): uid ? "UID COPY" : "COPY"
+        case .move(_, _, let uid): uid ? "UID MOVE" : "MOVE"
         }
     }
 
@@ -84,6 +132,45 @@ public enum IMAPCommand: Hashable, Sendable {
         var buffer = ByteBuffer()
         write(into: &buffer)
         hasher.combine(buffer)
+    }
+}
+
+/// One `resource limit` pair of SETQUOTA (RFC 9208 §4.2.3); resources are STORAGE (KiB),
+/// MESSAGE, MAILBOX, ANNOTATION-STORAGE.
+public struct QuotaLimit: Hashable, Sendable {
+    public var resource: String
+    public var limit: UInt64
+
+    public init(resource: String, limit: UInt64) {
+        self.resource = resource
+        self.limit = limit
+    }
+}
+
+/// GETMETADATA options (RFC 5464 §4.2): `MAXSIZE n`, `DEPTH 0|1|infinity`.
+public struct MetadataOptions: Hashable, Sendable {
+    public enum Depth: Hashable, Sendable {
+        case zero, one, infinity
+    }
+
+    public var maxSize: UInt32?
+    public var depth: Depth
+
+    public init(maxSize: UInt32? = nil, depth: Depth = .zero) {
+        self.maxSize = maxSize
+        self.depth = depth
+    }
+}
+
+/// One entry of SETMETADATA or of a METADATA response.
+public struct MetadataEntry: Hashable, Sendable {
+    /// e.g. `/private/comment`
+    public var name: String
+    public var value: [UInt8]?
+
+    public init(name: String, value: [UInt8]?) {
+        self.name = name
+        self.value = value
     }
 }
 
@@ -124,7 +211,7 @@ extension IMAPCommand {
             IMAPWriter.writeAString(password, into: &buffer)
         case .enable(let capabilities):
             for capability in capabilities { buffer.writeString(" \(capability)") }
-        case .select(let mailbox), .examine(let mailbox), .create(let mailbox), .delete(let mailbox),
+        case .select(let mailbox, _), .examine(let mailbox, _), .create(let mailbox, _), .delete(let mailbox),
             .subscribe(let mailbox), .unsubscribe(let mailbox):
             buffer.writeString(" ")
             IMAPWriter.writeAString(mailbox.bytes, into: &buffer)
@@ -156,6 +243,9 @@ extension IMAPCommand {
             buffer.writeString(")")
         case .uidExpunge(let set):
             buffer.writeString(" \(set)")
+        default:
+            // TODO(codec helper): encode the remaining commands.
+            break
         }
     }
 }

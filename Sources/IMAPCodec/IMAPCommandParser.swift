@@ -70,9 +70,9 @@ public enum IMAPCommandParser {
             try IMAPGrammar.parseSpace(&cursor)
             let mailbox = try IMAPGrammar.parseMailbox(&cursor)
             switch verb {
-            case "SELECT": return .select(mailbox)
-            case "EXAMINE": return .examine(mailbox)
-            case "CREATE": return .create(mailbox)
+            case "SELECT": return .select(mailbox, SelectParameters())
+            case "EXAMINE": return .examine(mailbox, SelectParameters())
+            case "CREATE": return .create(mailbox, specialUse: [])
             case "DELETE": return .delete(mailbox)
             case "SUBSCRIBE": return .subscribe(mailbox)
             default: return .unsubscribe(mailbox)

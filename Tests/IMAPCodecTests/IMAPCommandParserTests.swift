@@ -21,10 +21,10 @@ import Testing
             ),
             ("a AUTHENTICATE PLAIN =", .authenticate(mechanism: "PLAIN", initialResponse: [])),
             ("a ENABLE CONDSTORE qresync", .enable(["CONDSTORE", "QRESYNC"])),
-            ("a SELECT inbox", .select(MailboxArgument("INBOX"))),
-            ("a SELECT \"Archive/2026\"", .select(MailboxArgument("Archive/2026"))),
-            ("a EXAMINE Sent", .examine(MailboxArgument("Sent"))),
-            ("a CREATE {5+}\r\nCaf\u{e9}", .create(MailboxArgument("Café"))),
+            ("a SELECT inbox", .select(MailboxArgument("INBOX"), SelectParameters())),
+            ("a SELECT \"Archive/2026\"", .select(MailboxArgument("Archive/2026"), SelectParameters())),
+            ("a EXAMINE Sent", .examine(MailboxArgument("Sent"), SelectParameters())),
+            ("a CREATE {5+}\r\nCaf\u{e9}", .create(MailboxArgument("Café"), specialUse: [])),
             ("a DELETE Trash", .delete(MailboxArgument("Trash"))),
             ("a RENAME Old New", .rename(from: MailboxArgument("Old"), to: MailboxArgument("New"))),
             ("a SUBSCRIBE Lists", .subscribe(MailboxArgument("Lists"))),
@@ -97,7 +97,7 @@ import Testing
         await propertyCheck(input: bytes, bytes, Gen.int(in: 1...9)) { first, second, chunk in
             let commands: [IMAPCommand] = [
                 .login(user: first, password: second),
-                .select(MailboxArgument(first.isEmpty ? Array("x".utf8) : first)),
+                .select(MailboxArgument(first.isEmpty ? Array("x".utf8) : first), SelectParameters()),
                 .rename(from: MailboxArgument(second + [0x61]), to: MailboxArgument(first + [0x62])),
                 .id([(first, second), (second, nil)]),
             ]

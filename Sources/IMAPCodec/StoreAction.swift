@@ -1,0 +1,18 @@
+import MailCore
+
+/// The flag change of a STORE command: `[+|-]FLAGS[.SILENT] (flags)`.
+public struct StoreAction: Hashable, Sendable {
+    public enum Mode: Hashable, Sendable {
+        case add, remove, replace
+    }
+
+    public var mode: Mode
+    public var silent: Bool
+    public var flags: [Flag]
+
+    public init(mode: Mode, silent: Bool, flags: [Flag]) {
+        self.mode = mode
+        self.silent = silent
+        self.flags = flags
+    }
+}

@@ -68,9 +68,18 @@ let package = Package(
             ]
         ),
         .target(
+            name: "IMAPServer",
+            dependencies: [
+                "MailCore", "MailMessage", "MailStore", "IMAPCodec", "ServerSupport", "WireCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
             name: "CorvidRuntime",
             dependencies: [
-                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer",
+                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -127,6 +136,13 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "IMAPServerTests",
+            dependencies: [
+                "IMAPServer", "IMAPCodec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "CorvidRuntimeTests",

@@ -32,7 +32,7 @@ final class LMTPService: Service {
         let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                try channel.pipeline.syncOperations.addHandler(IdleCloser())
+                try channel.pipeline.syncOperations.addHandler(IdleCloser(farewell: "421 4.4.2 Idle timeout, closing connection\r\n"))
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
@@ -78,15 +78,20 @@ final class LMTPService: Service {
     }
 }
 
-/// Closes a connection that stayed silent past its read timeout.
+/// Closes a connection that stayed silent past its read timeout, saying why in the protocol's
+/// own words (`421 4.4.2 …` for LMTP, `* BYE Autologout…` for IMAP).
 final class IdleCloser: ChannelInboundHandler, Sendable {
     typealias InboundIn = ByteBuffer
     typealias InboundOut = ByteBuffer
 
+    let farewell: String
+
+    init(farewell: String) { self.farewell = farewell }
+
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let idle = event as? IdleStateHandler.IdleStateEvent, idle == .read {
             var bye = context.channel.allocator.buffer(capacity: 64)
-            bye.writeString("421 4.4.2 Idle timeout, closing connection\r\n")
+            bye.writeString(farewell)
             context.writeAndFlush(NIOAny(bye), promise: nil)
             context.close(promise: nil)
             return

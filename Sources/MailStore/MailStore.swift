@@ -56,15 +56,30 @@ public protocol MailStore: Sendable {
         _ message: StagedMessage,
         to targets: [DeliveryTarget]
     ) async -> [Result<AppendedMessage, MailStoreError>]
-    /// Changes flags on the given UIDs; returns the records that changed.
+    /// Changes flags on the given UIDs, skipping (and reporting) records whose modseq is above
+    /// `unchangedSince` (RFC 7162 UNCHANGEDSINCE).
     func storeFlags(
         _ change: FlagChange,
         uids: [UID],
-        in name: MailboxName
-    ) async throws(MailStoreError)
-        -> [MessageRecord]
+        in name: MailboxName,
+        unchangedSince: ModSeq?
+    ) async throws(MailStoreError) -> FlagStoreResult
     /// Expunges the given UIDs, leaving tombstones; returns the UIDs expunged.
     func expunge(uids: [UID], in name: MailboxName) async throws(MailStoreError) -> [UID]
+    /// Copies live messages to another mailbox (new UIDs, same bytes, flags and internal
+    /// dates), and with `move` expunges the originals in the same transaction.
+    func copyMessages(
+        uids: [UID],
+        from source: MailboxName,
+        to destination: MailboxName,
+        move: Bool
+    ) async throws(MailStoreError) -> CopyResult
+    /// Renames a mailbox and every mailbox below it, keeping uniqueids, UIDVALIDITY and
+    /// contents; renaming an INBOX moves its messages into a new mailbox instead (RFC 9051).
+    func renameMailbox(_ source: MailboxName, to destination: MailboxName) async throws(MailStoreError)
+    /// The mailbox and, in one snapshot, its records: all live ones when `since` is nil, else
+    /// every record (tombstones included) whose modseq is above `since`. Nil if no such mailbox.
+    func mailboxChanges(_ name: MailboxName, since: ModSeq?) async throws(MailStoreError) -> (Mailbox, [MessageRecord])?
 
     // MARK: Quota
 
@@ -91,6 +106,40 @@ public protocol MailStore: Sendable {
     func changes(after sequence: Int64, limit: Int) async throws(MailStoreError) -> [ChangeEvent]
     /// Changes committed by this process from now on, pushed as they commit.
     func changeNotifications() -> AsyncStream<ChangeEvent>
+}
+
+extension MailStore {
+    /// Changes flags unconditionally; returns the records that changed.
+    public func storeFlags(
+        _ change: FlagChange,
+        uids: [UID],
+        in name: MailboxName
+    ) async throws(MailStoreError) -> [MessageRecord] {
+        try await storeFlags(change, uids: uids, in: name, unchangedSince: nil).changed
+    }
+}
+
+/// The outcome of a flag change.
+public struct FlagStoreResult: Hashable, Sendable {
+    /// Records whose flags changed, with their new flags and modseq.
+    public var changed: [MessageRecord] = []
+    /// Records the change left as they were (flags already so).
+    public var unchanged: [MessageRecord] = []
+    /// UIDs not changed because they were modified after UNCHANGEDSINCE.
+    public var modified: [UID] = []
+
+    public init() {}
+}
+
+/// The outcome of a copy or move: the destination's UIDVALIDITY and source → destination UIDs.
+public struct CopyResult: Sendable {
+    public var uidValidity: UIDValidity
+    public var pairs: [(source: UID, destination: UID)]
+
+    public init(uidValidity: UIDValidity, pairs: [(source: UID, destination: UID)]) {
+        self.uidValidity = uidValidity
+        self.pairs = pairs
+    }
 }
 
 /// Quota limits for a root; nil means unlimited.

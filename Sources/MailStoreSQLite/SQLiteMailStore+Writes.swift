@@ -298,8 +298,9 @@ extension SQLiteMailStore {
     public func storeFlags(
         _ change: FlagChange,
         uids: [UID],
-        in name: MailboxName
-    ) async throws(MailStoreError) -> [MessageRecord] {
+        in name: MailboxName,
+        unchangedSince: ModSeq?
+    ) async throws(MailStoreError) -> FlagStoreResult {
         let now = clock()
         return try await write { db, files in
             guard let mailbox = try Self.fetchMailbox(db, name) else {
@@ -307,30 +308,36 @@ extension SQLiteMailStore {
             }
             let id = try Self.mailboxID(db, name)
             let modseq = mailbox.highestModSeq.next
-            var changed: [MessageRecord] = []
+            var result = FlagStoreResult()
+            let select = try db.cachedStatement(
+                sql: "SELECT * FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0"
+            )
+            let update = try db.cachedStatement(
+                sql:
+                    "UPDATE records SET system_flags = ?, keywords = ?, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?"
+            )
             for uid in uids {
-                guard
-                    var record = try Row.fetchOne(
-                        db,
-                        sql: "SELECT * FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0",
-                        arguments: [id, Int64(uid.rawValue)]
-                    ).map(Self.record(from:))
+                guard var record = try Row.fetchOne(select, arguments: [id, Int64(uid.rawValue)]).map(Self.record(from:))
                 else { continue }
+                // RFC 7162 §3.1.3: a record changed after UNCHANGEDSINCE is left alone and reported.
+                if let unchangedSince, record.modSeq > unchangedSince {
+                    result.modified.append(uid)
+                    continue
+                }
                 let flags = change.applied(to: record.flags)
-                guard flags != record.flags else { continue }
+                guard flags != record.flags else {
+                    result.unchanged.append(record)
+                    continue
+                }
                 record.flags = flags
                 record.modSeq = modseq
                 record.lastUpdated = now
-                try db.execute(
-                    sql:
-                        "UPDATE records SET system_flags = ?, keywords = ?, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?",
-                    arguments: [
-                        flags.systemMask, flags.keywordString, Int64(modseq.rawValue), now, id, Int64(uid.rawValue),
-                    ]
-                )
-                changed.append(record)
+                try update.execute(arguments: [
+                    flags.systemMask, flags.keywordString, Int64(modseq.rawValue), now, id, Int64(uid.rawValue),
+                ])
+                result.changed.append(record)
             }
-            if !changed.isEmpty {
+            if !result.changed.isEmpty {
                 try Self.recordModification(
                     db,
                     &files,
@@ -341,7 +348,7 @@ extension SQLiteMailStore {
                     now: now
                 )
             }
-            return changed
+            return result
         }
     }
 
@@ -352,51 +359,50 @@ extension SQLiteMailStore {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
             let id = try Self.mailboxID(db, name)
-            let modseq = mailbox.highestModSeq.next
-            var expunged: [UID] = []
-            var bytes: Int64 = 0
-            for uid in uids {
-                guard
-                    let row = try Row.fetchOne(
-                        db,
-                        sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0",
-                        arguments: [id, Int64(uid.rawValue)]
-                    )
-                else { continue }
-                try db.execute(
-                    sql:
-                        "UPDATE records SET expunged = 1, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?",
-                    arguments: [Int64(modseq.rawValue), now, id, Int64(uid.rawValue)]
-                )
-                try Self.releaseBlob(db, row["guid"])
-                bytes += row["size"] as Int64
-                expunged.append(uid)
-            }
-            if !expunged.isEmpty {
-                try db.execute(
-                    sql:
-                        "UPDATE mailboxes SET message_count = message_count - ?, total_size = total_size - ? WHERE id = ?",
-                    arguments: [expunged.count, bytes, id]
-                )
-                if let root = mailbox.quotaRoot {
-                    try db.execute(
-                        sql:
-                            "UPDATE quotaroots SET storage_used = storage_used - ?, messages_used = messages_used - ? WHERE root = ?",
-                        arguments: [bytes, expunged.count, root]
-                    )
-                }
-                try Self.recordModification(
-                    db,
-                    &files,
-                    kind: .expunge,
-                    mailboxID: id,
-                    mailbox: mailbox,
-                    modseq: modseq,
-                    now: now
-                )
-            }
-            return expunged
+            return try Self.expungeRecords(db, &files, uids, mailboxID: id, mailbox: mailbox, now: now)
         }
+    }
+
+    /// Marks live records expunged (tombstones), releasing their bytes and quota usage.
+    @discardableResult
+    static func expungeRecords(
+        _ db: Database,
+        _ files: inout BatchFiles,
+        _ uids: [UID],
+        mailboxID id: Int64,
+        mailbox: Mailbox,
+        now: UnixTime
+    ) throws -> [UID] {
+        let modseq = mailbox.highestModSeq.next
+        var expunged: [UID] = []
+        var bytes: Int64 = 0
+        let select = try db.cachedStatement(
+            sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0"
+        )
+        let update = try db.cachedStatement(
+            sql: "UPDATE records SET expunged = 1, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?"
+        )
+        for uid in uids {
+            guard let row = try Row.fetchOne(select, arguments: [id, Int64(uid.rawValue)]) else { continue }
+            try update.execute(arguments: [Int64(modseq.rawValue), now, id, Int64(uid.rawValue)])
+            try releaseBlob(db, row["guid"])
+            bytes += row["size"] as Int64
+            expunged.append(uid)
+        }
+        guard !expunged.isEmpty else { return [] }
+        try db.execute(
+            sql: "UPDATE mailboxes SET message_count = message_count - ?, total_size = total_size - ? WHERE id = ?",
+            arguments: [expunged.count, bytes, id]
+        )
+        if let root = mailbox.quotaRoot {
+            try db.execute(
+                sql:
+                    "UPDATE quotaroots SET storage_used = storage_used - ?, messages_used = messages_used - ? WHERE root = ?",
+                arguments: [bytes, expunged.count, root]
+            )
+        }
+        try recordModification(db, &files, kind: .expunge, mailboxID: id, mailbox: mailbox, modseq: modseq, now: now)
+        return expunged
     }
 
     // MARK: Quota

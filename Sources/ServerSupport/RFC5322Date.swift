@@ -9,7 +9,7 @@ import Darwin
 /// Formats dates as RFC 5322 §3.3 `date-time`, in UTC: `Mon, 23 Nov 2026 14:26:15 +0000`.
 public enum RFC5322Date {
     static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-    static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    public static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
     public static func format(_ time: UnixTime) -> String {
         var seconds = time_t(time)

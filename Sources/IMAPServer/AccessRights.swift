@@ -1,0 +1,33 @@
+import MailCore
+import MailStore
+
+/// Effective rights of a user on a mailbox (RFC 4314, Cyrus's letters).
+///
+/// The union of the user's entry and `anyone`, minus negative entries (`-name`); admins have
+/// every right everywhere, as in Cyrus.
+public struct AccessRights: Sendable {
+    public let user: UserName
+    public let isAdmin: Bool
+
+    public init(user: UserName, isAdmin: Bool) {
+        self.user = user
+        self.isAdmin = isAdmin
+    }
+
+    public func rights(on mailbox: Mailbox) -> ACLRights { rights(in: mailbox.acl) }
+
+    public func rights(in acl: ACL) -> ACLRights {
+        if isAdmin { return .all }
+        var letters = Set<Character>()
+        for entry in acl.entries where entry.identifier == user.name || entry.identifier == "anyone" {
+            letters.formUnion(String(describing: entry.rights))
+        }
+        for entry in acl.entries where entry.identifier == "-" + user.name || entry.identifier == "-anyone" {
+            letters.subtract(String(describing: entry.rights))
+        }
+        return ACLRights(String(letters)) ?? .none
+    }
+
+    /// Whether `right` is granted.
+    public func has(_ right: Character, on mailbox: Mailbox) -> Bool { rights(on: mailbox).contains(right) }
+}

@@ -1,0 +1,129 @@
+import IMAPCodec
+import MailCore
+import MailStore
+import NIOCore
+import ServerSupport
+
+/// A streamed APPEND in progress: the message literals go to the store's staging area as they
+/// arrive, never whole into memory.
+struct AppendInProgress {
+    var tag: String
+    var mailbox: Mailbox
+    /// Messages staged so far, with their flags and dates (MULTIAPPEND, RFC 3502).
+    var staged: [(message: StagedMessage, flags: FlagSet, internalDate: UnixTime)] = []
+    /// The message being received.
+    var staging: (any MessageStagingWriter)?
+    var flags = FlagSet()
+    var internalDate: UnixTime = 0
+    /// Set when the command already failed; the rest of its bytes are read and dropped.
+    var failure: Completion?
+}
+
+enum AppendProgress {
+    case needMoreInput, finished, closeConnection
+}
+
+extension IMAPSessionRunner {
+    /// The target of an APPEND: it must exist (else TRYCREATE) and allow `i`.
+    func appendTarget(_ argument: MailboxArgument) async -> Result<Mailbox, Completion> {
+        guard let name = internalName(argument) else { return .failure(.no("Invalid mailbox name", .cannot)) }
+        do {
+            guard let mailbox = try await store.mailbox(name) else {
+                return .failure(.no("Mailbox does not exist", .tryCreate))
+            }
+            let rights = access.rights(on: mailbox)
+            guard rights.contains("l") || rights.contains("i") || rights.contains("r") else {
+                return .failure(.no("Mailbox does not exist", .tryCreate))
+            }
+            guard rights.contains("i") else { return .failure(.no("Permission denied", .noPerm)) }
+            return .success(mailbox)
+        } catch {
+            return .failure(Completion(error))
+        }
+    }
+
+    /// The flags and internal date of one APPEND message, validated.
+    func appendArguments(_ message: AppendMessage) -> Result<(FlagSet, UnixTime), Completion> {
+        var flags = FlagSet()
+        for flag in message.flags {
+            if flag.name.lowercased() == "\\recent" { continue }
+            if flag.isSystem && flag.systemBit == nil { return .failure(.bad("Invalid system flag \(flag)")) }
+            flags.insert(flag)
+        }
+        var date = connection.clock()
+        if let text = message.internalDate {
+            guard let parsed = IMAPDateTime.parse(text) else { return .failure(.bad("Invalid date-time \(text)")) }
+            date = parsed
+        }
+        return .success((flags, date))
+    }
+
+    /// APPEND whose messages arrived inside the command frame (clients encoding APPEND for
+    /// small messages, and the test client); the streaming path shares the commit below.
+    func appendBuffered(_ argument: MailboxArgument, _ messages: [AppendMessage]) async -> Completion {
+        let mailbox: Mailbox
+        switch await appendTarget(argument) {
+        case .failure(let completion): return completion
+        case .success(let found): mailbox = found
+        }
+        var staged: [(message: StagedMessage, flags: FlagSet, internalDate: UnixTime)] = []
+        for message in messages {
+            let flags: FlagSet
+            let date: UnixTime
+            switch appendArguments(message) {
+            case .failure(let completion):
+                for item in staged { _ = item }
+                return completion
+            case .success(let parsed): (flags, date) = parsed
+            }
+            guard message.bytes.readableBytes > 0 else { return .no("Empty message", .cannot) }
+            guard message.bytes.readableBytes <= configuration.maxMessageSize else {
+                return .no("Message too large (APPENDLIMIT \(configuration.maxMessageSize))", .tooBig)
+            }
+            do {
+                let writer = try await store.beginMessage()
+                try await writer.write(message.bytes)
+                staged.append((try await writer.finish(), flags, date))
+            } catch {
+                return Completion(error)
+            }
+        }
+        return await commitAppend(staged, to: mailbox)
+    }
+
+    /// Delivers staged messages in order; a failure undoes the ones already appended, so a
+    /// MULTIAPPEND is all or nothing (RFC 3502 §6.3.11).
+    func commitAppend(
+        _ staged: [(message: StagedMessage, flags: FlagSet, internalDate: UnixTime)],
+        to mailbox: Mailbox
+    ) async -> Completion {
+        var appended: [AppendedMessage] = []
+        for (index, item) in staged.enumerated() {
+            let target = DeliveryTarget(mailbox: mailbox.name, flags: item.flags, internalDate: item.internalDate)
+            switch await store.deliver(item.message, to: [target])[0] {
+            case .success(let result):
+                appended.append(result)
+            case .failure(let error):
+                // Staged bytes not yet delivered are released by the store's staging cleanup.
+                _ = index
+                if !appended.isEmpty {
+                    _ = try? await store.expunge(uids: appended.map(\.uid), in: mailbox.name)
+                }
+                return Completion(error)
+            }
+        }
+        IMAPMetrics.appends.increment(by: Int64(appended.count))
+        guard let first = appended.first else { return .ok("APPEND completed") }
+        let uids = UIDSet(appended.map(\.uid)).description
+        return .ok("APPEND completed", .appendUID(uidValidity: first.uidValidity.rawValue, uids: uids))
+    }
+
+    /// Streaming APPEND events from the frame decoder (wired when the decoder streams).
+    func handleAppendEvent(_ event: IMAPFrameDecoder.Event) async throws -> FrameOutcome {
+        .continue
+    }
+
+    func continueAppend() async throws -> AppendProgress {
+        .finished
+    }
+}

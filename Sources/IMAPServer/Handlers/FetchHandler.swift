@@ -1,0 +1,198 @@
+import IMAPCodec
+import MailCore
+import MailMessage
+import MailStore
+import NIOCore
+import ServerSupport
+
+/// FETCH and UID FETCH (RFC 9051 §6.4.5, BINARY RFC 3516, CONDSTORE/QRESYNC RFC 7162,
+/// OBJECTID RFC 8474, SAVEDATE RFC 8514).
+extension IMAPSessionRunner {
+    /// Resolves a sequence set (or `$`) to sequence numbers; nil when a message number is out of
+    /// range (a BAD for sequence numbers; UIDs that do not exist are simply skipped).
+    func resolve(_ set: SequenceSet, uid: Bool) -> [Int]? {
+        guard let selected = session.selected else { return [] }
+        guard case .ranges = set else {
+            return selected.sequences(forUIDs: session.savedSearch)
+        }
+        if uid {
+            guard let uids = set.resolved(largest: max(selected.largestUID, 0)) else { return [] }
+            return selected.sequences(forUIDs: uids)
+        }
+        guard let numbers = set.resolved(largest: UInt32(selected.count)) else { return [] }
+        if let last = numbers.ranges.last, last.upperBound > UInt32(selected.count) { return nil }
+        if numbers.ranges.first?.lowerBound == 0 { return nil }
+        return selected.sequences(for: numbers)
+    }
+
+    func fetch(
+        _ set: SequenceSet,
+        _ requested: [FetchAttribute],
+        _ modifiers: FetchModifiers,
+        uid: Bool
+    ) async throws -> Completion {
+        guard var selected = session.selected else { return .bad("No mailbox selected") }
+        guard let sequences = resolve(set, uid: uid) else { return .bad("Invalid message sequence number") }
+        if modifiers.vanished && (!uid || modifiers.changedSince == nil || !session.qresyncEnabled) {
+            return .bad("VANISHED needs UID FETCH, CHANGEDSINCE and ENABLE QRESYNC")
+        }
+        if sequences.count > configuration.maxFetchMessages {
+            return .no("FETCH of more than \(configuration.maxFetchMessages) messages", .limit)
+        }
+        var attributes = requested
+        if uid && !attributes.contains(.uid) { attributes.insert(.uid, at: 0) }
+        if modifiers.changedSince != nil && !attributes.contains(.modSeq) { attributes.append(.modSeq) }
+
+        if modifiers.vanished, let since = modifiers.changedSince, case .ranges = set,
+            let uids = set.resolved(largest: max(selected.uidNext - 1, 1))
+        {
+            let vanished = (try? await store.mailboxChanges(selected.name, since: ModSeq(since))?.1) ?? []
+            let gone = UIDSet(vanished.filter { $0.isExpunged && uids.contains($0.uid) }.map(\.uid))
+            if !gone.isEmpty { untagged("VANISHED (EARLIER) \(gone)") }
+        }
+        let targets = sequences.filter { seq in
+            guard let since = modifiers.changedSince else { return true }
+            return selected.entry(at: seq).modSeq.rawValue > since
+        }
+
+        // Reading a body without PEEK sets \Seen (RFC 9051 §6.4.5), in one store write.
+        let setsSeen = !selected.readOnly && attributes.contains { attribute in
+            switch attribute {
+            case .rfc822, .rfc822Text: true
+            case .bodySection(_, let peek, _), .binary(_, let peek, _): !peek
+            default: false
+            }
+        }
+        var flagsChanged = Set<Int>()
+        if setsSeen {
+            let unseen = targets.filter { !selected.entry(at: $0).flags.contains(.seen) }
+            if !unseen.isEmpty {
+                do {
+                    let changed = try await store.storeFlags(
+                        .add(FlagSet([.seen])),
+                        uids: unseen.map { selected.entry(at: $0).uid },
+                        in: selected.name,
+                        unchangedSince: nil
+                    ).changed
+                    for record in changed { selected.noteStored(record) }
+                    session.selected = selected
+                    flagsChanged = Set(unseen)
+                } catch {
+                    return Completion(error)
+                }
+            }
+        }
+
+        let needsBytes = attributes.contains { attribute in
+            switch attribute {
+            case .flags, .uid, .internalDate, .rfc822Size, .modSeq, .emailID, .threadID, .saveDate: false
+            default: true
+            }
+        }
+        for seq in targets {
+            let entry = selected.entry(at: seq)
+            var message: [UInt8] = []
+            if needsBytes {
+                do {
+                    message = Array(try await store.messageBytes(entry.guid).readableBytesView)
+                } catch {
+                    logger.error("message bytes unreadable", metadata: ["guid": "\(entry.guid)", "error": "\(error)"])
+                    untagged(status: .no, code: .corruption, text: "Message \(seq) is unreadable")
+                    continue
+                }
+            }
+            var items = attributes
+            if flagsChanged.contains(seq) && !items.contains(.flags) { items.append(.flags) }
+            writeFetchResponse(seq, entry, items, message)
+            try await flushIfLarge()
+        }
+        return .ok("\(uid ? "UID FETCH" : "FETCH") completed")
+    }
+
+    /// Writes `* seq FETCH (...)` for one message.
+    func writeFetchResponse(_ seq: Int, _ entry: SelectedMailbox.Entry, _ attributes: [FetchAttribute], _ message: [UInt8]) {
+        out.writeString("* \(seq) FETCH (")
+        var parsed: MIMEPart?
+        func part() -> MIMEPart {
+            if let parsed { return parsed }
+            let value = MIMEPart.parse(message)
+            parsed = value
+            return value
+        }
+        for (index, attribute) in attributes.enumerated() {
+            if index > 0 { out.writeString(" ") }
+            switch attribute {
+            case .uid:
+                out.writeString("UID \(entry.uid.rawValue)")
+            case .flags:
+                out.writeString("FLAGS (\(flagList(entry.flags)))")
+            case .internalDate:
+                out.writeString("INTERNALDATE \"\(IMAPDateTime.format(entry.internalDate))\"")
+            case .saveDate:
+                out.writeString("SAVEDATE \"\(IMAPDateTime.format(entry.saveDate))\"")
+            case .rfc822Size:
+                out.writeString("RFC822.SIZE \(entry.size)")
+            case .modSeq:
+                out.writeString("MODSEQ (\(entry.modSeq.rawValue))")
+            case .emailID:
+                out.writeString("EMAILID (M\(entry.guid.hex.prefix(24)))")
+            case .threadID:
+                out.writeString("THREADID NIL")
+            case .envelope:
+                out.writeString("ENVELOPE ")
+                IMAPWriter.writeEnvelope(Envelope(header: part().header), into: &out)
+            case .bodyStructure:
+                out.writeString("BODYSTRUCTURE ")
+                IMAPWriter.writeBodyStructure(BodyStructure(part(), in: message), extensions: true, into: &out)
+            case .bodyStructureNonExtensible:
+                out.writeString("BODY ")
+                IMAPWriter.writeBodyStructure(BodyStructure(part(), in: message), extensions: false, into: &out)
+            case .rfc822:
+                out.writeString("RFC822 ")
+                writeLiteral(message[...])
+            case .rfc822Header:
+                out.writeString("RFC822.HEADER ")
+                writeLiteral(MessageSection(text: .header).extract(from: message, structure: part())?[...] ?? [])
+            case .rfc822Text:
+                out.writeString("RFC822.TEXT ")
+                writeLiteral(MessageSection(text: .text).extract(from: message, structure: part())?[...] ?? [])
+            case .bodySection(let section, _, let partial):
+                let bytes = section.extract(from: message, structure: part()) ?? []
+                out.writeString("BODY[\(section.wireName)]")
+                writePartial(bytes, partial)
+            case .binary(let partNumbers, _, let partial):
+                switch MessageSection.binaryContent(part: partNumbers, of: message, structure: part()) {
+                case .content(let bytes):
+                    out.writeString("BINARY[\(partNumbers.map(String.init).joined(separator: "."))]")
+                    writePartial(bytes, partial, binary: true)
+                case .unknownTransferEncoding, .nonexistentPart:
+                    out.writeString("BINARY[\(partNumbers.map(String.init).joined(separator: "."))] NIL")
+                }
+            case .binarySize(let partNumbers):
+                let size = MessageSection.binaryContent(part: partNumbers, of: message, structure: part()).size ?? 0
+                out.writeString("BINARY.SIZE[\(partNumbers.map(String.init).joined(separator: "."))] \(size)")
+            }
+        }
+        out.writeString(")\r\n")
+        IMAPMetrics.fetchedBytes.increment(by: Int64(message.count))
+    }
+
+    func writePartial(_ bytes: [UInt8], _ partial: FetchPartial?, binary: Bool = false) {
+        guard let partial else {
+            out.writeString(" ")
+            writeLiteral(bytes[...], binary: binary)
+            return
+        }
+        out.writeString("<\(partial.offset)> ")
+        let start = min(Int(partial.offset), bytes.count)
+        let end = min(start + Int(partial.length), bytes.count)
+        writeLiteral(bytes[start..<end], binary: binary)
+    }
+
+    /// A literal (`literal8` `~{n}` when the bytes hold NUL, RFC 3516).
+    func writeLiteral(_ bytes: ArraySlice<UInt8>, binary: Bool = false) {
+        let prefix = binary && bytes.contains(0) ? "~{" : "{"
+        out.writeString("\(prefix)\(bytes.count)}\r\n")
+        out.writeBytes(bytes)
+    }
+}

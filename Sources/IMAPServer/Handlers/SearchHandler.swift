@@ -1,0 +1,64 @@
+import IMAPCodec
+import MailCore
+import MailMessage
+import MailStore
+
+/// SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
+/// MODSEQ (RFC 7162 §3.1.5).
+extension IMAPSessionRunner {
+    func search(_ command: SearchCommand, uid: Bool, tag: String) async -> Completion {
+        guard let selected = session.selected else { return .bad("No mailbox selected") }
+        let charset = (command.charset ?? "UTF-8").uppercased()
+        guard SearchEvaluator.supportedCharsets.contains(charset) else {
+            return .no("Unsupported charset", .other("BADCHARSET (\(SearchEvaluator.supportedCharsets.sorted().joined(separator: " ")))"))
+        }
+        let evaluator = SearchEvaluator(charset: charset, savedSearch: session.savedSearch, now: connection.clock(), view: selected)
+        let readsMessages = SearchEvaluator.needsMessage(command.key)
+        var matched: [Int] = []
+        for seq in 1...max(selected.count, 1) where seq <= selected.count {
+            var text: MessageSearchText?
+            if readsMessages {
+                guard let bytes = try? await store.messageBytes(selected.entry(at: seq).guid) else { continue }
+                text = MessageSearchText(Array(bytes.readableBytesView))
+            }
+            if evaluator.matches(command.key, seq: seq, message: text) { matched.append(seq) }
+        }
+        let numbers = matched.map { uid ? selected.entry(at: $0).uid.rawValue : UInt32($0) }
+        let mentionsModSeq = IMAPSession.mentionsModSeq(command.key)
+        let highest = matched.map { selected.entry(at: $0).modSeq.rawValue }.max()
+
+        guard let options = command.returnOptions else {
+            var line = "SEARCH" + numbers.map { " \($0)" }.joined()
+            if mentionsModSeq, let highest { line += " (MODSEQ \(highest))" }
+            untagged(line)
+            return .ok("\(uid ? "UID SEARCH" : "SEARCH") completed")
+        }
+        let effective = options.isEmpty ? [SearchReturnOption.all] : options
+        if effective.contains(.save) {
+            // RFC 5182 §2.4: with MIN or MAX alone, only those are saved.
+            let uids = matched.map { selected.entry(at: $0).uid }
+            let onlyEnds = !effective.contains(.all) && !effective.contains(.count)
+                && (effective.contains(.min) || effective.contains(.max))
+            if onlyEnds {
+                var kept: [UID] = []
+                if effective.contains(.min), let first = uids.first { kept.append(first) }
+                if effective.contains(.max), let last = uids.last { kept.append(last) }
+                session.savedSearch = UIDSet(kept)
+            } else {
+                session.savedSearch = UIDSet(uids)
+            }
+        }
+        let reported = effective.filter { $0 != .save }
+        if reported.isEmpty { return .ok("\(uid ? "UID SEARCH" : "SEARCH") completed") }
+        var line = "ESEARCH (TAG \"\(tag)\")" + (uid ? " UID" : "")
+        if reported.contains(.min), let first = numbers.first { line += " MIN \(first)" }
+        if reported.contains(.max), let last = numbers.last { line += " MAX \(last)" }
+        if reported.contains(.count) { line += " COUNT \(numbers.count)" }
+        if reported.contains(.all), !numbers.isEmpty {
+            line += " ALL " + UIDSet(ranges: numbers.map { $0...$0 }).description
+        }
+        if mentionsModSeq, let highest { line += " MODSEQ \(highest)" }
+        untagged(line)
+        return .ok("\(uid ? "UID SEARCH" : "SEARCH") completed")
+    }
+}

@@ -1,0 +1,517 @@
+import IMAPCodec
+import Logging
+import MailCore
+import MailStore
+import Metrics
+import NIOCore
+import ServerSupport
+
+/// Runs IMAP sessions: frames input, admits commands through ``IMAPSession``, runs handlers,
+/// pushes mailbox changes (IDLE) and writes responses.
+///
+/// Transport-agnostic like `LMTPConnection`: input is any async sequence of byte chunks and
+/// output goes through an ``IMAPTransport``, so tests run sessions in memory.
+public struct IMAPConnection: Sendable {
+    let configuration: IMAPConfiguration
+    let store: any MailStore
+    let hub: MailboxChangeHub
+    let authenticator: any IMAPAuthenticator
+    let clock: @Sendable () -> UnixTime
+    let logger: Logger
+
+    public init(
+        configuration: IMAPConfiguration,
+        store: any MailStore,
+        hub: MailboxChangeHub,
+        authenticator: any IMAPAuthenticator,
+        clock: @escaping @Sendable () -> UnixTime,
+        logger: Logger
+    ) {
+        self.configuration = configuration
+        self.store = store
+        self.hub = hub
+        self.authenticator = authenticator
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Runs one session until LOGOUT, the end of input, or a fatal protocol error.
+    public func run<Input: AsyncSequence & Sendable>(
+        peer: String,
+        input: Input,
+        transport: some IMAPTransport,
+        tlsActive: Bool
+    ) async throws where Input.Element == ByteBuffer {
+        let events = ConnectionEvents()
+        let reader = Task {
+            do {
+                for try await chunk in input { await events.send(chunk) }
+            } catch {}
+            events.finish()
+        }
+        defer {
+            events.close()
+            reader.cancel()
+        }
+        var logger = self.logger
+        logger[metadataKey: "session.id"] = "\(SessionID.next())"
+        logger[metadataKey: "peer"] = "\(peer)"
+        IMAPMetrics.connections.increment()
+        IMAPMetrics.activeConnections.increment()
+        defer { IMAPMetrics.activeConnections.decrement() }
+        let runner = IMAPSessionRunner(connection: self, events: events, transport: transport, tlsActive: tlsActive, logger: logger)
+        defer { runner.stopWatching() }
+        try await runner.run()
+    }
+}
+
+/// One session's mutable state and the loop that drives it. Confined to the session's task.
+final class IMAPSessionRunner<Transport: IMAPTransport> {
+    let connection: IMAPConnection
+    let events: ConnectionEvents
+    let transport: Transport
+    var logger: Logger
+    var session: IMAPSession
+    var decoder: IMAPFrameDecoder
+    var pending = ByteBuffer()
+    var out = ByteBuffer()
+    /// The tag of a running IDLE.
+    var idleTag: String?
+    /// Set when the watched mailbox changed and the view has not caught up.
+    var dirty = false
+    var watchToken: MailboxChangeHub.WatchToken?
+    /// A SASL exchange waiting for the client's next response.
+    var authExchange: AuthExchange?
+    /// A streamed APPEND in progress.
+    var append: AppendInProgress?
+
+    var store: any MailStore { connection.store }
+    var configuration: IMAPConfiguration { connection.configuration }
+
+    init(connection: IMAPConnection, events: ConnectionEvents, transport: Transport, tlsActive: Bool, logger: Logger) {
+        self.connection = connection
+        self.events = events
+        self.transport = transport
+        self.logger = logger
+        session = IMAPSession(configuration: connection.configuration, tlsActive: tlsActive)
+        decoder = IMAPFrameDecoder(limits: connection.configuration.frameLimits)
+    }
+
+    /// Named limit: response bytes buffered before they are written out mid-command.
+    static var flushThreshold: Int { 256 * 1024 }
+
+    func run() async throws {
+        untagged(status: .ok, code: .capability(session.capabilities), text: "\(configuration.serverName) Corvid IMAP server ready")
+        try await flush()
+        loop: while true {
+            switch await events.next() {
+            case .inputEnded:
+                break loop
+            case .mailboxChanged:
+                dirty = true
+                if idleTag != nil {
+                    await refresh(allowExpunge: true)
+                    try await flush()
+                }
+            case .input(var chunk):
+                pending.writeBuffer(&chunk)
+                let keepGoing = try await processInput()
+                try await flush()
+                if !keepGoing { break loop }
+                pending.discardReadBytes()
+            }
+        }
+        await append?.staging?.discard()
+    }
+
+    // MARK: Output
+
+    func flush() async throws {
+        guard out.readableBytes > 0 else { return }
+        let buffer = out
+        out = ByteBuffer()
+        try await transport.write(buffer)
+    }
+
+    func flushIfLarge() async throws {
+        if out.readableBytes >= Self.flushThreshold { try await flush() }
+    }
+
+    func untagged(_ text: String) { IMAPResponse.untagged(text).write(into: &out) }
+
+    func untagged(status: IMAPStatus, code: IMAPResponseCode? = nil, text: String) {
+        IMAPResponse.untaggedStatus(status: status, code: code, text: text).write(into: &out)
+    }
+
+    func tagged(_ tag: String, _ completion: Completion) {
+        IMAPResponse.tagged(tag: tag, status: completion.status, code: completion.code, text: completion.text)
+            .write(into: &out)
+    }
+
+    // MARK: Input
+
+    /// Handles every complete frame in `pending`; false once the session must end.
+    func processInput() async throws -> Bool {
+        while true {
+            if append != nil {
+                let state = try await continueAppend()
+                switch state {
+                case .needMoreInput: return true
+                case .finished: continue
+                case .closeConnection: return false
+                }
+            }
+            let frameEvents = decoder.decode(&pending)
+            if frameEvents.isEmpty { return true }
+            for (index, event) in frameEvents.enumerated() {
+                switch try await handle(event) {
+                case .continue:
+                    continue
+                case .stop:
+                    return false
+                case .discardRest:
+                    // STARTTLS / COMPRESS: anything the client sent after the command, before
+                    // the new layer, is plaintext injection; it is dropped, never executed.
+                    let dropped = pending.readableBytes + events.discardQueuedInput() + (frameEvents.count - index - 1)
+                    if dropped > 0 { logger.notice("dropped input sent before the layer change", metadata: ["bytes": "\(dropped)"]) }
+                    pending.clear()
+                    decoder = IMAPFrameDecoder(limits: configuration.frameLimits)
+                    return true
+                case .streamAppend:
+                    // The decoder paused on an APPEND message literal; the rest of this batch
+                    // is empty by construction.
+                    break
+                }
+            }
+        }
+    }
+
+    enum FrameOutcome {
+        case `continue`, stop, discardRest, streamAppend
+    }
+
+    func handle(_ event: IMAPFrameDecoder.Event) async throws -> FrameOutcome {
+        switch event {
+        case .continuationRequested:
+            IMAPResponse.continuation("go ahead").write(into: &out)
+            try await flush()
+            return .continue
+        case .lineTooLong(let tag):
+            session.badCommandReceived()
+            reply(tag, .bad("Command line too long (limit \(configuration.frameLimits.maxLineLength) bytes)"))
+            return session.tooManyErrors ? bye("Too many errors") : .continue
+        case .literalTooLarge(let tag, let size, let mustClose):
+            session.badCommandReceived()
+            if mustClose {
+                untagged(status: .bye, text: "Literal of \(size) bytes exceeds the limit; closing")
+                return .stop
+            }
+            reply(tag, .no("Literal too large (limit \(configuration.frameLimits.maxLiteralSize) bytes)", .tooBig))
+            return .continue
+        case .commandTooLarge:
+            untagged(status: .bye, text: "Command too large; closing")
+            return .stop
+        case .command(let frame):
+            return try await handleFrame(frame)
+        default:
+            return try await handleAppendEvent(event)
+        }
+    }
+
+    func reply(_ tag: String?, _ completion: Completion) {
+        if let tag {
+            tagged(tag, completion)
+        } else {
+            untagged(status: completion.status, code: completion.code, text: completion.text)
+        }
+    }
+
+    func bye(_ text: String) -> FrameOutcome {
+        untagged(status: .bye, text: text)
+        return .stop
+    }
+
+    func handleFrame(_ frame: ByteBuffer) async throws -> FrameOutcome {
+        if let exchange = authExchange {
+            authExchange = nil
+            let completion = await continueAuthentication(exchange, response: frame)
+            if let completion {
+                tagged(exchange.tag, completion)
+                if session.tooManyFailedLogins { return bye("Too many failed logins") }
+            }
+            return .continue
+        }
+        if let tag = idleTag {
+            idleTag = nil
+            let text = String(decoding: frame.readableBytesView, as: UTF8.self)
+            if text.uppercased() == "DONE" {
+                tagged(tag, .ok("IDLE terminated"))
+            } else {
+                tagged(tag, .bad("Expected DONE to end IDLE"))
+            }
+            return .continue
+        }
+        let command: TaggedCommand
+        do {
+            command = try IMAPCommandParser.parse(frame)
+        } catch {
+            session.badCommandReceived()
+            reply(IMAPCommandParser.tag(of: frame), .bad(error.text))
+            return session.tooManyErrors ? bye("Too many errors") : .continue
+        }
+        if session.commandCount >= configuration.maxCommandsPerSession {
+            return bye("Command limit for this session reached")
+        }
+        switch session.commandReceived(command.command) {
+        case .refuse(let status, let code, let text):
+            tagged(command.tag, Completion(status: status, code: code, text: text))
+            return session.tooManyErrors ? bye("Too many errors") : .continue
+        case .run:
+            break
+        }
+        return try await execute(command)
+    }
+
+    /// Runs an admitted command and answers it.
+    func execute(_ command: TaggedCommand) async throws -> FrameOutcome {
+        let tag = command.tag
+        let completion: Completion
+        switch command.command {
+        case .capability:
+            untagged("CAPABILITY " + session.capabilities.joined(separator: " "))
+            completion = .ok("CAPABILITY completed")
+        case .noop, .check:
+            await refresh(allowExpunge: true, force: true)
+            completion = .ok("\(command.command.name) completed")
+        case .logout:
+            untagged(status: .bye, text: "Corvid IMAP server logging out")
+            tagged(tag, .ok("LOGOUT completed"))
+            session.logout()
+            return .stop
+        case .id:
+            untagged("ID (\"name\" \"Corvid\" \"vendor\" \"Corvid\" \"support-url\" \"https://corvid.invalid\")")
+            completion = .ok("ID completed")
+        case .startTLS:
+            return try await startTLS(tag)
+        case .compress(let mechanism):
+            return try await startCompression(tag, mechanism)
+        case .login(let user, let password):
+            completion = await login(user: user, password: password)
+        case .authenticate(let mechanism, let initial):
+            guard let done = await authenticate(tag: tag, mechanism: mechanism, initialResponse: initial) else {
+                return .continue
+            }
+            completion = done
+        case .enable(let capabilities):
+            let newly = session.enable(capabilities)
+            untagged("ENABLED" + newly.map { " " + $0 }.joined())
+            completion = .ok("ENABLE completed")
+        case .namespace:
+            completion = namespace()
+        case .select(let mailbox, let parameters):
+            completion = await select(mailbox, parameters, readOnly: false)
+        case .examine(let mailbox, let parameters):
+            completion = await select(mailbox, parameters, readOnly: true)
+        case .create(let mailbox, let specialUse):
+            completion = await create(mailbox, specialUse: specialUse)
+        case .delete(let mailbox):
+            completion = await delete(mailbox)
+        case .rename(let from, let to):
+            completion = await rename(from, to)
+        case .subscribe(let mailbox):
+            completion = await subscribe(mailbox, true)
+        case .unsubscribe(let mailbox):
+            completion = await subscribe(mailbox, false)
+        case .status(let mailbox, let items):
+            completion = await status(mailbox, items: items)
+        case .list(let list):
+            completion = await self.list(list)
+        case .lsub(let reference, let pattern):
+            completion = await lsub(reference: reference, pattern: pattern)
+        case .append(let mailbox, let messages):
+            completion = await appendBuffered(mailbox, messages)
+        case .idle:
+            await refresh(allowExpunge: true, force: true)
+            idleTag = tag
+            IMAPResponse.continuation("idling").write(into: &out)
+            return .continue
+        case .close:
+            completion = await close(expunge: true)
+        case .unselect:
+            completion = await close(expunge: false)
+        case .expunge:
+            completion = await expunge(uids: nil)
+        case .uidExpunge(let set):
+            completion = await expunge(uids: set)
+        case .fetch(let set, let attributes, let modifiers, let uid):
+            completion = try await fetch(set, attributes, modifiers, uid: uid)
+        case .store(let set, let unchangedSince, let action, let uid):
+            completion = await storeFlags(set, unchangedSince: unchangedSince, action, uid: uid)
+        case .search(let search, let uid):
+            completion = await self.search(search, uid: uid, tag: tag)
+        case .copy(let set, let mailbox, let uid):
+            completion = await copy(set, to: mailbox, uid: uid, move: false)
+        case .move(let set, let mailbox, let uid):
+            completion = await copy(set, to: mailbox, uid: uid, move: true)
+        case .getACL(let mailbox):
+            completion = await getACL(mailbox)
+        case .setACL(let mailbox, let identifier, let rights):
+            completion = await setACL(mailbox, identifier: identifier, rights: rights)
+        case .deleteACL(let mailbox, let identifier):
+            completion = await setACL(mailbox, identifier: identifier, rights: nil)
+        case .listRights(let mailbox, let identifier):
+            completion = await listRights(mailbox, identifier: identifier)
+        case .myRights(let mailbox):
+            completion = await myRights(mailbox)
+        case .getQuota(let root):
+            completion = await getQuota(root: root)
+        case .getQuotaRoot(let mailbox):
+            completion = await getQuotaRoot(mailbox)
+        case .setQuota(let root, let limits):
+            completion = await setQuota(root: root, limits: limits)
+        case .getMetadata(let mailbox, let options, let entries):
+            completion = await getMetadata(mailbox, options: options, entries: entries)
+        case .setMetadata(let mailbox, let entries):
+            completion = await setMetadata(mailbox, entries: entries)
+        }
+        if completion.status != .bad { session.commandCompleted() } else { session.badCommandReceived() }
+        await refresh(allowExpunge: IMAPCommandTable.entry(for: command.command).mayAnnounceExpunge)
+        tagged(tag, completion)
+        return session.tooManyErrors ? bye("Too many errors") : .continue
+    }
+
+    // MARK: Layer changes
+
+    func startTLS(_ tag: String) async throws -> FrameOutcome {
+        guard configuration.startTLSAvailable, !session.tlsActive else {
+            tagged(tag, .bad(session.tlsActive ? "TLS is already active" : "STARTTLS is not available"))
+            return .continue
+        }
+        try await flush()
+        var reply = ByteBuffer()
+        IMAPResponse.tagged(tag: tag, status: .ok, code: nil, text: "Begin TLS negotiation now").write(into: &reply)
+        try await transport.startTLS(after: reply)
+        session.tlsActive = true
+        return .discardRest
+    }
+
+    func startCompression(_ tag: String, _ mechanism: String) async throws -> FrameOutcome {
+        guard configuration.compressionAvailable, mechanism.uppercased() == "DEFLATE" else {
+            tagged(tag, .no("Unknown compression mechanism \(mechanism)", .cannot))
+            return .continue
+        }
+        guard !session.compressionActive else {
+            tagged(tag, .no("DEFLATE active via COMPRESS", .other("COMPRESSIONACTIVE")))
+            return .continue
+        }
+        try await flush()
+        var reply = ByteBuffer()
+        IMAPResponse.tagged(tag: tag, status: .ok, code: nil, text: "DEFLATE active").write(into: &reply)
+        try await transport.startCompression(after: reply)
+        session.compressionActive = true
+        return .discardRest
+    }
+
+    // MARK: Watching the selected mailbox
+
+    func startWatching(_ name: MailboxName) {
+        stopWatching()
+        let events = self.events
+        watchToken = connection.hub.watch(mailbox: name.internalName) { events.mailboxChanged() }
+        dirty = false
+    }
+
+    func stopWatching() {
+        if let token = watchToken { connection.hub.unwatch(token) }
+        watchToken = nil
+    }
+
+    /// Brings the selected view up to date and writes the untagged responses for what changed.
+    func refresh(allowExpunge: Bool, force: Bool = false) async {
+        guard var selected = session.selected else { return }
+        if events.takeChanged() { dirty = true }
+        guard dirty || force || !selected.pendingExpunges.isEmpty && allowExpunge else { return }
+        dirty = false
+        let snapshot: (Mailbox, [MessageRecord])?
+        do {
+            snapshot = try await store.mailboxChanges(selected.name, since: selected.knownModSeq)
+        } catch {
+            logger.error("cannot refresh selected mailbox", metadata: ["error": "\(error)"])
+            return
+        }
+        guard let (mailbox, changes) = snapshot, mailbox.uniqueID == selected.uniqueID else {
+            // Deleted or replaced under us: RFC 9051 allows closing the session; Cyrus says BYE.
+            untagged(status: .bye, text: "Selected mailbox was deleted")
+            session.deselect()
+            return
+        }
+        let update = selected.apply(changes, mailbox: mailbox, allowExpunge: allowExpunge)
+        session.selected = selected
+        writeUpdate(update, selected)
+    }
+
+    func writeUpdate(_ update: SelectedMailbox.Update, _ selected: SelectedMailbox) {
+        if !update.expunged.isEmpty {
+            if session.qresyncEnabled {
+                untagged("VANISHED " + UIDSet(update.expungedUIDs).description)
+            } else {
+                for seq in update.expunged { untagged("\(seq) EXPUNGE") }
+            }
+        }
+        if let exists = update.exists { untagged("\(exists) EXISTS") }
+        for seq in update.flagChanges {
+            let entry = selected.entry(at: seq)
+            var items = ["FLAGS (\(flagList(entry.flags)))"]
+            if session.qresyncEnabled || session.condStoreActive {
+                items.insert("UID \(entry.uid.rawValue)", at: 0)
+                items.append("MODSEQ (\(entry.modSeq.rawValue))")
+            }
+            untagged("\(seq) FETCH (\(items.joined(separator: " ")))")
+        }
+    }
+
+    func flagList(_ flags: FlagSet) -> String { flags.all.map(\.name).joined(separator: " ") }
+
+    // MARK: Names and rights
+
+    var namespaceMap: MailboxNamespace {
+        MailboxNamespace(
+            user: session.user!,
+            isAdmin: session.isAdmin,
+            altNamespace: configuration.altNamespace,
+            unixHierarchySep: configuration.unixHierarchySep
+        )
+    }
+
+    var access: AccessRights { AccessRights(user: session.user!, isAdmin: session.isAdmin) }
+
+    /// The internal name for a client's mailbox argument (modified UTF-7 kept as is; 8-bit
+    /// names are encoded to modified UTF-7, as Cyrus stores them).
+    func internalName(_ argument: MailboxArgument) -> MailboxName? {
+        let text = ModifiedUTF7.encodeIfNeeded(argument.bytes)
+        return namespaceMap.internalName(for: text)
+    }
+
+    /// A mailbox the user may see (`l` or `r`); nil (with the NONEXISTENT reply) otherwise, so
+    /// that names the user cannot see do not leak.
+    func visibleMailbox(_ argument: MailboxArgument) async -> Result<Mailbox, Completion> {
+        guard let name = internalName(argument) else { return .failure(.no("Invalid mailbox name", .cannot)) }
+        do {
+            guard let mailbox = try await store.mailbox(name) else {
+                return .failure(.no("Mailbox does not exist", .nonexistent))
+            }
+            let rights = access.rights(on: mailbox)
+            guard rights.contains("l") || rights.contains("r") else {
+                return .failure(.no("Mailbox does not exist", .nonexistent))
+            }
+            return .success(mailbox)
+        } catch {
+            return .failure(Completion(error))
+        }
+    }
+
+    /// Checks a right on a visible mailbox.
+    func require(_ right: Character, on mailbox: Mailbox) -> Completion? {
+        access.has(right, on: mailbox) ? nil : .no("Permission denied", .noPerm)
+    }
+}

@@ -1,0 +1,94 @@
+import IMAPCodec
+import MailCore
+import MailMessage
+import ServerSupport
+
+/// Evaluates SEARCH keys against messages of the selected mailbox (RFC 9051 §6.4.4).
+///
+/// Criteria on index data (flags, UIDs, sizes, dates, modseqs) never read the message; the
+/// text criteria read it once per message, decoded (MIME, RFC 2047, charsets) by
+/// `MessageSearchText`.
+struct SearchEvaluator {
+    /// Search strings decoded from the command's charset.
+    let charset: String
+    let savedSearch: UIDSet
+    let now: UnixTime
+    let view: SelectedMailbox
+
+    /// The charsets a client may name in SEARCH CHARSET.
+    static let supportedCharsets: Set<String> = ["UTF-8", "US-ASCII", "ISO-8859-1", "WINDOWS-1252"]
+
+    /// Whether `key` needs the message's bytes.
+    static func needsMessage(_ key: SearchKey) -> Bool {
+        switch key {
+        case .bcc, .cc, .from, .to, .subject, .body, .text, .header, .sentBefore, .sentOn, .sentSince: true
+        case .not(let inner): needsMessage(inner)
+        case .or(let a, let b): needsMessage(a) || needsMessage(b)
+        case .and(let keys): keys.contains(where: needsMessage)
+        default: false
+        }
+    }
+
+    func text(_ bytes: [UInt8]) -> String { Charset.decode(bytes, charset: charset) }
+
+    /// Whether message `seq` matches; `message` is nil unless ``needsMessage(_:)`` said so.
+    func matches(_ key: SearchKey, seq: Int, message: MessageSearchText?) -> Bool {
+        let entry = view.entry(at: seq)
+        switch key {
+        case .all: return true
+        case .answered: return entry.flags.contains(.answered)
+        case .deleted: return entry.flags.contains(.deleted)
+        case .draft: return entry.flags.contains(.draft)
+        case .flagged: return entry.flags.contains(.flagged)
+        case .seen: return entry.flags.contains(.seen)
+        case .recent, .new: return false
+        case .old: return true
+        case .unanswered: return !entry.flags.contains(.answered)
+        case .undeleted: return !entry.flags.contains(.deleted)
+        case .undraft: return !entry.flags.contains(.draft)
+        case .unflagged: return !entry.flags.contains(.flagged)
+        case .unseen: return !entry.flags.contains(.seen)
+        case .keyword(let flag): return entry.flags.contains(flag)
+        case .unkeyword(let flag): return !entry.flags.contains(flag)
+        case .larger(let size): return entry.size > Int64(clamping: size)
+        case .smaller(let size): return entry.size < Int64(clamping: size)
+        case .modSeq(let modseq): return entry.modSeq.rawValue >= modseq
+        case .older(let seconds): return entry.internalDate <= now - Double(seconds)
+        case .younger(let seconds): return entry.internalDate >= now - Double(seconds)
+        case .emailID(let id): return "M" + entry.guid.hex.prefix(24) == id
+        case .threadID: return false
+        case .before(let date): return Self.day(entry.internalDate) < date
+        case .on(let date): return Self.day(entry.internalDate) == date
+        case .since(let date): return Self.day(entry.internalDate) >= date
+        case .sentBefore(let date): return message?.sentDate.map { Self.date($0) < date } ?? false
+        case .sentOn(let date): return message?.sentDate.map { Self.date($0) == date } ?? false
+        case .sentSince(let date): return message?.sentDate.map { Self.date($0) >= date } ?? false
+        case .uid(let set):
+            if case .lastResult = set { return savedSearch.contains(entry.uid) }
+            return set.resolved(largest: view.largestUID)?.contains(entry.uid) ?? false
+        case .sequence(let set):
+            if case .lastResult = set { return savedSearch.contains(entry.uid) }
+            return set.resolved(largest: UInt32(view.count))?.contains(UID(UInt32(seq))) ?? false
+        case .from(let value): return message?.headerContains(field: "From", text(value)) ?? false
+        case .to(let value): return message?.headerContains(field: "To", text(value)) ?? false
+        case .cc(let value): return message?.headerContains(field: "Cc", text(value)) ?? false
+        case .bcc(let value): return message?.headerContains(field: "Bcc", text(value)) ?? false
+        case .subject(let value): return message?.headerContains(field: "Subject", text(value)) ?? false
+        case .header(let name, let value): return message?.headerContains(field: name, text(value)) ?? false
+        case .body(let value): return message?.bodyContains(text(value)) ?? false
+        case .text(let value): return message?.textContains(text(value)) ?? false
+        case .not(let inner): return !matches(inner, seq: seq, message: message)
+        case .or(let a, let b): return matches(a, seq: seq, message: message) || matches(b, seq: seq, message: message)
+        case .and(let keys): return keys.allSatisfy { matches($0, seq: seq, message: message) }
+        }
+    }
+
+    static func day(_ time: UnixTime) -> IMAPDate {
+        let (year, month, day) = IMAPDateTime.utcDay(time)
+        return IMAPDate(year: year, month: month, day: day)
+    }
+
+    static func date(_ sent: (year: Int, month: Int, day: Int)) -> IMAPDate {
+        IMAPDate(year: sent.year, month: sent.month, day: sent.day)
+    }
+}

@@ -1,0 +1,252 @@
+import IMAPServer
+import MailCore
+import MailStore
+import Testing
+
+/// Whole sessions against a real store: C:/S: exchanges and what they leave behind.
+@Suite struct IMAPSessionFlowTests {
+    static let message = "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: Hello there\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nThe body says grüße.\r\n"
+
+    @Test func greetingAdvertisesCapabilitiesAndLoginRules() async throws {
+        let server = try await IMAPTestServer(configuration: IMAPConfiguration(allowPlaintext: false))
+        let client = IMAPTestClient(connection: server.connection)
+        let greeting = try await client.readLine()
+        #expect(greeting.hasPrefix("* OK [CAPABILITY IMAP4rev1 "))
+        #expect(greeting.contains("LOGINDISABLED"))
+        let login = try await client.command("LOGIN alice secret-alice")
+        #expect(login.last!.contains("NO [PRIVACYREQUIRED]"))
+        let select = try await client.command("SELECT INBOX")
+        #expect(select.last!.contains("BAD"))
+    }
+
+    @Test func loginFailureIsSlowedAndCounted() async throws {
+        let server = try await IMAPTestServer()
+        let client = try await server.connect()
+        let reply = try await client.command("LOGIN alice wrong")
+        #expect(reply.last!.hasSuffix("NO [AUTHENTICATIONFAILED] Authentication failed"))
+        let ok = try await client.command("LOGIN alice secret-alice")
+        #expect(ok.last!.contains("OK [CAPABILITY IMAP4rev1"))
+    }
+
+    @Test func authenticatePlainWithAndWithoutInitialResponse() async throws {
+        let server = try await IMAPTestServer()
+        let first = try await server.connect()
+        let ir = Base64.encode(Array("\0alice\0secret-alice".utf8))
+        #expect(try await first.command("AUTHENTICATE PLAIN \(ir)").last!.contains("OK"))
+        let second = try await server.connect()
+        second.send("a AUTHENTICATE PLAIN\r\n")
+        #expect(try await second.readLine() == "+ ")
+        second.send(Base64.encode(Array("\0bob\0secret-bob".utf8)) + "\r\n")
+        #expect(try await second.readUntilTagged("a").last!.contains("a OK"))
+    }
+
+    @Test func appendSelectFetchStoreSearchExpunge() async throws {
+        let server = try await IMAPTestServer()
+        let client = try await server.login("alice")
+        let size = Self.message.utf8.count
+        client.send("a APPEND INBOX (\\Flagged) \"14-Nov-2023 22:13:20 +0000\" {\(size)}\r\n")
+        #expect(try await client.readLine().hasPrefix("+ "))
+        client.send(Self.message + "\r\n")
+        let append = try await client.readUntilTagged("a")
+        #expect(append.last!.contains("OK [APPENDUID "))
+        #expect(append.last!.contains(" 1] APPEND completed"))
+
+        let select = try await client.command("SELECT INBOX")
+        #expect(select.contains("* 1 EXISTS"))
+        #expect(select.contains { $0.hasPrefix("* OK [UIDVALIDITY ") })
+        #expect(select.contains("* OK [UIDNEXT 2] Predicted next UID"))
+        #expect(select.last!.contains("OK [READ-WRITE]"))
+
+        let fetch = try await client.command("FETCH 1 (UID FLAGS INTERNALDATE RFC822.SIZE ENVELOPE)")
+        #expect(
+            fetch[0]
+                == "* 1 FETCH (UID 1 FLAGS (\\Flagged) INTERNALDATE \"14-Nov-2023 22:13:20 +0000\" RFC822.SIZE \(size) ENVELOPE (\"Tue, 14 Nov 2023 22:13:20 +0000\" \"Hello there\" ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((\"Alice\" NIL \"alice\" \"example.org\")) ((NIL NIL \"bob\" \"example.org\")) NIL NIL NIL \"<1@example.org>\"))"
+        )
+
+        let body = try await client.command("FETCH 1 BODY[]")
+        #expect(body[0] == "* 1 FETCH (BODY[] {\(size)}\r\n\(Self.message) FLAGS (\\Flagged \\Seen))")
+
+        let store = try await client.command("STORE 1 +FLAGS (\\Deleted $Important)")
+        #expect(store[0] == "* 1 FETCH (FLAGS (\\Flagged \\Deleted \\Seen $Important))")
+        let search = try await client.command("SEARCH DELETED SUBJECT hello")
+        #expect(search[0] == "* SEARCH 1")
+        let text = try await client.command("UID SEARCH BODY GRÜSSE")
+        #expect(text[0] == "* SEARCH")
+        let umlaut = try await client.command("UID SEARCH CHARSET UTF-8 BODY GRÜßE")
+        #expect(umlaut[0] == "* SEARCH 1")
+        let expunge = try await client.command("EXPUNGE")
+        #expect(expunge[0] == "* 1 EXPUNGE")
+        #expect(try await server.store.records(in: .inbox(of: UserName("alice")), includeExpunged: false).isEmpty)
+    }
+
+    @Test func copyAndMoveAnswerWithCopyUID() async throws {
+        let server = try await IMAPTestServer()
+        for _ in 0..<3 { try await server.deliver(Self.message, to: "alice") }
+        let client = try await server.login("alice")
+        #expect(try await client.command("CREATE Archive/2026").last!.contains("OK"))
+        _ = try await client.command("SELECT INBOX")
+        let copy = try await client.command("COPY 1:2 Archive/2026")
+        #expect(copy.last!.contains("OK [COPYUID "))
+        #expect(copy.last!.contains(" 1:2 1:2] COPY completed"))
+        let move = try await client.command("UID MOVE 3 Archive/2026")
+        #expect(move[0].hasPrefix("* OK [COPYUID "))
+        #expect(move[0].contains(" 3 3] "))
+        #expect(move[1] == "* 3 EXPUNGE")
+        let status = try await client.command("STATUS Archive/2026 (MESSAGES UIDNEXT UNSEEN)")
+        #expect(status[0] == "* STATUS \"Archive/2026\" (MESSAGES 3 UIDNEXT 4 UNSEEN 3)")
+        let missing = try await client.command("COPY 1 Nowhere")
+        #expect(missing.last!.contains("NO [TRYCREATE]"))
+    }
+
+    @Test func idleSeesDeliveriesAndOtherSessionsExpunges() async throws {
+        let server = try await IMAPTestServer()
+        try await server.deliver(Self.message, to: "alice")
+        let watcher = try await server.login("alice")
+        _ = try await watcher.command("SELECT INBOX")
+        watcher.send("idle IDLE\r\n")
+        #expect(try await watcher.readLine() == "+ idling")
+        try await server.deliver(Self.message, to: "alice")
+        #expect(try await watcher.readLine() == "* 2 EXISTS")
+
+        let other = try await server.login("alice")
+        _ = try await other.command("SELECT INBOX")
+        _ = try await other.command("STORE 1 +FLAGS.SILENT (\\Deleted)")
+        #expect(try await watcher.readLine() == "* 1 FETCH (FLAGS (\\Deleted))")
+        _ = try await other.command("EXPUNGE")
+        #expect(try await watcher.readLine() == "* 1 EXPUNGE")
+        watcher.send("DONE\r\n")
+        #expect(try await watcher.readLine() == "idle OK IDLE terminated")
+        let fetch = try await watcher.command("FETCH 1:* (UID)")
+        #expect(fetch.first == "* 1 FETCH (UID 2)")
+    }
+
+    @Test func expungeIsHeldBackDuringFetchBySequenceNumber() async throws {
+        let server = try await IMAPTestServer()
+        for _ in 0..<2 { try await server.deliver(Self.message, to: "alice") }
+        let a = try await server.login("alice")
+        let b = try await server.login("alice")
+        _ = try await a.command("SELECT INBOX")
+        _ = try await b.command("SELECT INBOX")
+        _ = try await b.command("STORE 1 +FLAGS (\\Deleted)")
+        _ = try await b.command("EXPUNGE")
+        // FETCH by sequence number must not announce the expunge (RFC 9051 §7.5.1)...
+        let fetch = try await a.command("FETCH 2 (UID)")
+        #expect(!fetch.contains { $0.hasSuffix("EXPUNGE") })
+        #expect(fetch.contains("* 2 FETCH (UID 2)"))
+        // ...but NOOP does, and numbers shift after it.
+        let noop = try await a.command("NOOP")
+        #expect(noop.contains("* 1 EXPUNGE"))
+        #expect(try await a.command("FETCH 1 (UID)").first == "* 1 FETCH (UID 2)")
+    }
+
+    @Test func namespacesAndListInAlternateNamespace() async throws {
+        let server = try await IMAPTestServer()
+        let client = try await server.login("alice")
+        let namespace = try await client.command("NAMESPACE")
+        #expect(namespace[0] == "* NAMESPACE ((\"\" \"/\")) ((\"Other Users/\" \"/\")) ((\"Shared Folders/\" \"/\"))")
+        _ = try await client.command("CREATE Work/Reports (USE (\\Archive))")
+        _ = try await client.command("CREATE Sent (USE (\\Sent))")
+        _ = try await client.command("SUBSCRIBE Sent")
+        let list = try await client.command("LIST \"\" *")
+        #expect(
+            Array(list.dropLast()) == [
+                "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+                "* LIST (\\HasNoChildren \\Sent) \"/\" \"Sent\"",
+                "* LIST (\\HasChildren) \"/\" \"Work\"",
+                "* LIST (\\HasNoChildren \\Archive) \"/\" \"Work/Reports\"",
+            ]
+        )
+        let top = try await client.command("LIST \"\" %")
+        #expect(top.count == 4)
+        let subscribed = try await client.command("LIST (SUBSCRIBED) \"\" * RETURN (STATUS (MESSAGES))")
+        #expect(subscribed[0] == "* LIST (\\HasNoChildren \\Subscribed \\Sent) \"/\" \"Sent\"")
+        #expect(subscribed[1] == "* STATUS \"Sent\" (MESSAGES 0)")
+        let lsub = try await client.command("LSUB \"\" *")
+        #expect(lsub[0] == "* LSUB () \"/\" \"Sent\"")
+    }
+
+    @Test func othersMailboxesNeedRightsAndAdminsSeeUserHierarchy() async throws {
+        let server = try await IMAPTestServer()
+        _ = try await server.store.createUser(try UserName("admin"), passwordVerifier: "x", quota: QuotaLimits())
+        let bob = try await server.login("bob")
+        #expect(try await bob.command("SELECT \"Other Users/alice\"").last!.contains("NO [NONEXISTENT]"))
+        let alice = try await server.login("alice")
+        #expect(try await alice.command("SETACL INBOX bob lr").last!.contains("OK"))
+        #expect(try await bob.command("EXAMINE \"Other Users/alice\"").last!.contains("OK [READ-ONLY]"))
+        let rights = try await bob.command("MYRIGHTS \"Other Users/alice\"")
+        #expect(rights[0] == "* MYRIGHTS \"Other Users/alice\" lr")
+
+        let admin = try await server.login("admin")
+        let list = try await admin.command("LIST \"\" \"user/%\"")
+        #expect(list.contains("* LIST (\\HasNoChildren) \"/\" \"user/alice\""))
+        #expect(try await admin.command("SETQUOTA user/alice (STORAGE 100)").first == "* QUOTA \"user/alice\" (STORAGE 0 100)")
+        let quota = try await alice.command("GETQUOTAROOT INBOX")
+        #expect(quota[0] == "* QUOTAROOT \"INBOX\" \"INBOX\"")
+        #expect(quota[1] == "* QUOTA \"INBOX\" (STORAGE 0 100)")
+        #expect(try await admin.command("CREATE user/carol").last!.contains("NO"))
+    }
+
+    @Test func renameKeepsUIDValidityAndInboxRenameMovesMessages() async throws {
+        let server = try await IMAPTestServer()
+        try await server.deliver(Self.message, to: "alice")
+        let client = try await server.login("alice")
+        _ = try await client.command("CREATE Projects/Old")
+        let before = try await client.command("STATUS Projects/Old (UIDVALIDITY)")
+        #expect(try await client.command("RENAME Projects New").last!.contains("OK"))
+        let after = try await client.command("STATUS New/Old (UIDVALIDITY)")
+        #expect(before[0].dropFirst("* STATUS \"Projects/Old\"".count) == after[0].dropFirst("* STATUS \"New/Old\"".count))
+        #expect(try await client.command("RENAME INBOX Saved").last!.contains("OK"))
+        let saved = try await client.command("STATUS Saved (MESSAGES)")
+        #expect(saved[0] == "* STATUS \"Saved\" (MESSAGES 1)")
+        let inbox = try await client.command("STATUS INBOX (MESSAGES)")
+        #expect(inbox[0] == "* STATUS \"INBOX\" (MESSAGES 0)")
+    }
+
+    @Test func condstoreAndQresync() async throws {
+        let server = try await IMAPTestServer()
+        for _ in 0..<3 { try await server.deliver(Self.message, to: "alice") }
+        let client = try await server.login("alice")
+        #expect(try await client.command("ENABLE QRESYNC")[0] == "* ENABLED QRESYNC")
+        let select = try await client.command("SELECT INBOX")
+        let line = select.first { $0.hasPrefix("* OK [HIGHESTMODSEQ ") }!
+        let modseq = UInt64(line.dropFirst("* OK [HIGHESTMODSEQ ".count).prefix { $0.isNumber })!
+        let validity = select.first { $0.hasPrefix("* OK [UIDVALIDITY ") }!.dropFirst("* OK [UIDVALIDITY ".count)
+            .prefix { $0.isNumber }
+        _ = try await client.command("STORE 2 +FLAGS.SILENT (\\Seen)")
+        _ = try await client.command("STORE 3 +FLAGS.SILENT (\\Deleted)")
+        _ = try await client.command("EXPUNGE")
+        let changed = try await client.command("UID FETCH 1:* (FLAGS) (CHANGEDSINCE \(modseq) VANISHED)")
+        #expect(changed[0] == "* VANISHED (EARLIER) 3")
+        #expect(changed[1].hasPrefix("* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ ("))
+        _ = try await client.command("UNSELECT")
+        let resync = try await client.command("SELECT INBOX (QRESYNC (\(validity) \(modseq)))")
+        #expect(resync.contains("* VANISHED (EARLIER) 3"))
+        let conditional = try await client.command("STORE 1 (UNCHANGEDSINCE 1) +FLAGS (\\Answered)")
+        #expect(conditional.last!.contains("OK [MODIFIED 1]"))
+    }
+
+    @Test func badInputGetsBadAndTheSessionGoesOn() async throws {
+        let server = try await IMAPTestServer()
+        let client = try await server.login("alice")
+        let replies = [
+            try await client.command("FROB"),
+            try await client.command("SELECT"), try await client.command("FETCH 1 (FLAGS)"),
+            try await client.command("UID FETCH x FLAGS"),
+        ]
+        for reply in replies { #expect(reply.last!.contains(" BAD ")) }
+        client.send("* garbage\r\n")
+        #expect(try await client.readLine().hasPrefix("* BAD"))
+        #expect(try await client.command("NOOP").last!.contains("OK"))
+    }
+
+    @Test func metadataRoundTripsThroughAnnotations() async throws {
+        let server = try await IMAPTestServer()
+        let client = try await server.login("alice")
+        #expect(try await client.command("SETMETADATA INBOX (/private/comment \"my inbox\")").last!.contains("OK"))
+        let get = try await client.command("GETMETADATA INBOX /private/comment")
+        #expect(get[0] == "* METADATA \"INBOX\" (\"/private/comment\" \"my inbox\")")
+        #expect(try await client.command("SETMETADATA INBOX (/private/comment NIL)").last!.contains("OK"))
+        #expect(try await client.command("GETMETADATA INBOX /private/comment").count == 1)
+        #expect(try await client.command("SETMETADATA INBOX (/bogus x)").last!.contains("BAD"))
+    }
+}

@@ -1,0 +1,184 @@
+import IMAPServer
+import Logging
+import MailCore
+import MailStore
+import MailStoreSQLite
+import NIOCore
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real SQLite store and IMAP sessions over in-memory streams.
+final class IMAPTestServer: Sendable {
+    let directory: String
+    let store: SQLiteMailStore
+    let hub = MailboxChangeHub()
+    let connection: IMAPConnection
+    let feed: Task<Void, Never>
+
+    struct Passwords: IMAPAuthenticator {
+        func authenticate(user: String, password: String) async -> Bool { password == "secret-\(user)" }
+    }
+
+    init(configuration: IMAPConfiguration = IMAPConfiguration(admins: ["admin"], allowPlaintext: true, failedLoginDelay: 0.01))
+        async throws
+    {
+        var template = Array("/tmp/corvid-imap-XXXXXX".utf8CString)
+        directory = String(cString: mkdtemp(&template)!)
+        store = try SQLiteMailStore(
+            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
+        )
+        for name in ["alice", "bob"] {
+            _ = try await store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
+        }
+        let hub = self.hub
+        let notifications = store.changeNotifications()
+        feed = Task { await hub.run(notifications) }
+        connection = IMAPConnection(
+            configuration: configuration,
+            store: store,
+            hub: hub,
+            authenticator: Passwords(),
+            clock: { 1_700_000_000 },
+            logger: Logger(label: "test")
+        )
+    }
+
+    deinit {
+        feed.cancel()
+        _ = system("rm -rf '\(directory)'")
+    }
+
+    /// Opens a session and reads the greeting.
+    func connect() async throws -> IMAPTestClient {
+        let client = IMAPTestClient(connection: connection)
+        _ = try await client.readLine()
+        return client
+    }
+
+    /// Opens a session logged in as `user`.
+    func login(_ user: String) async throws -> IMAPTestClient {
+        let client = try await connect()
+        let reply = try await client.command("LOGIN \(user) secret-\(user)")
+        precondition(reply.last!.contains("OK"), "login failed: \(reply)")
+        return client
+    }
+
+    /// Delivers a message as LMTP would.
+    func deliver(_ text: String, to user: String, flags: FlagSet = FlagSet()) async throws {
+        let writer = try await store.beginMessage()
+        try await writer.write(ByteBuffer(string: text))
+        let staged = try await writer.finish()
+        let result = await store.deliver(
+            staged,
+            to: [DeliveryTarget(mailbox: .inbox(of: try UserName(user)), flags: flags, internalDate: 1_700_000_000)]
+        )
+        _ = try result[0].get()
+    }
+}
+
+/// The client side of one in-memory session.
+final class IMAPTestClient: @unchecked Sendable {
+    struct Transport: IMAPTransport {
+        let sink: AsyncStream<ByteBuffer>.Continuation
+        func write(_ buffer: ByteBuffer) async throws { sink.yield(buffer) }
+        func startTLS(after reply: ByteBuffer) async throws { throw CancellationError() }
+        func startCompression(after reply: ByteBuffer) async throws { throw CancellationError() }
+    }
+
+    let input: AsyncStream<ByteBuffer>.Continuation
+    private var output: AsyncStream<ByteBuffer>.AsyncIterator
+    private var received: [UInt8] = []
+    private var tagCounter = 0
+    let session: Task<Void, Error>
+
+    init(connection: IMAPConnection) {
+        let (inputStream, inputContinuation) = AsyncStream<ByteBuffer>.makeStream()
+        let (outputStream, outputContinuation) = AsyncStream<ByteBuffer>.makeStream()
+        input = inputContinuation
+        output = outputStream.makeAsyncIterator()
+        session = Task {
+            defer { outputContinuation.finish() }
+            try await connection.run(
+                peer: "test",
+                input: inputStream,
+                transport: Transport(sink: outputContinuation),
+                tlsActive: false
+            )
+        }
+    }
+
+    func send(_ text: String) { input.yield(ByteBuffer(string: text)) }
+
+    func close() { input.finish() }
+
+    struct Closed: Error {}
+
+    /// The next CRLF-terminated line, literals included inline (`{n}\r\n` followed by n bytes).
+    func readLine() async throws -> String {
+        var line: [UInt8] = []
+        while true {
+            if let end = findLineEnd() {
+                line += received[..<end]
+                received.removeFirst(end + 2)
+                // A line ending in {n} continues with n literal bytes and the rest of the line.
+                if let size = Self.literalSize(line) {
+                    while received.count < size {
+                        guard let chunk = await output.next() else { throw Closed() }
+                        received += chunk.readableBytesView
+                    }
+                    line += [13, 10] + received[..<size]
+                    received.removeFirst(size)
+                    continue
+                }
+                return String(decoding: line, as: UTF8.self)
+            }
+            guard let chunk = await output.next() else { throw Closed() }
+            received += chunk.readableBytesView
+        }
+    }
+
+    private func findLineEnd() -> Int? {
+        guard received.count >= 2 else { return nil }
+        for index in 0..<(received.count - 1) where received[index] == 13 && received[index + 1] == 10 { return index }
+        return nil
+    }
+
+    static func literalSize(_ line: [UInt8]) -> Int? {
+        guard line.last == UInt8(ascii: "}"), let open = line.lastIndex(of: UInt8(ascii: "{")) else { return nil }
+        return Int(String(decoding: line[(open + 1)..<(line.count - 1)], as: UTF8.self))
+    }
+
+    /// Sends a tagged command and returns every line up to and including the tagged reply.
+    @discardableResult
+    func command(_ text: String) async throws -> [String] {
+        tagCounter += 1
+        let tag = "t\(tagCounter)"
+        send("\(tag) \(text)\r\n")
+        return try await readUntilTagged(tag)
+    }
+
+    func readUntilTagged(_ tag: String) async throws -> [String] {
+        var lines: [String] = []
+        while true {
+            let line = try await readLine()
+            lines.append(line)
+            if line.hasPrefix(tag + " ") { return lines }
+        }
+    }
+
+    /// The tag the next ``command(_:)`` will use.
+    var nextTag: String { "t\(tagCounter + 1)" }
+
+    /// Sends raw text and returns lines until one starts with `prefix`.
+    func readUntil(prefix: String) async throws -> [String] {
+        var lines: [String] = []
+        while true {
+            let line = try await readLine()
+            lines.append(line)
+            if line.hasPrefix(prefix) { return lines }
+        }
+    }
+}

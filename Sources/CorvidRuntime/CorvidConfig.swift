@@ -38,6 +38,31 @@ public struct CorvidConfig: Sendable, Equatable {
     /// `message_inline_max`: messages up to this many bytes are stored in the database row rather
     /// than in a file of their own (docs/decisions/0003); 0 stores every message as a file.
     public var messageInlineMax: Int = 64 * 1024
+    /// `imaps_listen`: host:port for IMAP over implicit TLS (RFC 8314 §3.3); nil is off.
+    public var imapsListen: ListenAddress? = nil
+    /// `pop3s_listen`: host:port for POP3 over implicit TLS (RFC 8314 §3.3); nil is off.
+    public var pop3sListen: ListenAddress? = nil
+    /// `tls_server_cert`: PEM file with the server certificate, then any intermediates.
+    ///
+    /// Set together with ``tlsServerKey`` or not at all; with neither, a self-signed certificate is
+    /// generated once under `<configdirectory>/tls/` (see `TLSMaterial`).
+    public var tlsServerCert: String? = nil
+    /// `tls_server_key`: PEM file with the private key of ``tlsServerCert``.
+    public var tlsServerKey: String? = nil
+    /// `allowplaintext`: whether LOGIN and plaintext SASL mechanisms are allowed before TLS.
+    ///
+    /// RFC 9051 §6.2.3: a server should refuse LOGIN on an unprotected connection; Cyrus's
+    /// default is also no.
+    public var allowPlaintext: Bool = false
+    /// `altnamespace`: other users' and shared folders are shown under prefixes and personal folders
+    /// beside INBOX rather than below it (Cyrus's alternate namespace; default yes, as Cyrus 3).
+    public var altNamespace: Bool = true
+    /// `unixhierarchysep`: clients see `/` as the hierarchy separator rather than `.` (default yes,
+    /// as Cyrus 3).
+    public var unixHierarchySep: Bool = true
+    /// `timeout`: minutes of inactivity before an IMAP session is logged out; at least 30
+    /// (RFC 9051 §5.4), default 32 as Cyrus.
+    public var imapTimeoutMinutes: Int = 32
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -64,6 +89,14 @@ public struct CorvidConfig: Sendable, Equatable {
             "message_inline_max",
             "messages up to this many bytes are stored in the database, not a file (default 65536; 0: always files)"
         ),
+        ("imaps_listen", "host:port for IMAP over implicit TLS"),
+        ("pop3s_listen", "host:port for POP3 over implicit TLS (validated; not in this build yet)"),
+        ("tls_server_cert", "PEM certificate chain (default: a self-signed one generated under configdirectory/tls)"),
+        ("tls_server_key", "PEM private key of tls_server_cert"),
+        ("allowplaintext", "allow LOGIN and plaintext SASL before TLS (default no)"),
+        ("altnamespace", "alternate namespace: personal folders beside INBOX (default yes)"),
+        ("unixhierarchysep", "'/' as the hierarchy separator instead of '.' (default yes)"),
+        ("timeout", "minutes before an idle IMAP session is logged out; at least 30 (default 32)"),
     ]
 
     /// The configuration used when no file is given.
@@ -150,6 +183,21 @@ public struct CorvidConfig: Sendable, Equatable {
             lmtpTimeout: try reader.integer("lmtp_timeout", range: 10...86_400) ?? 300
         )
         config.messageInlineMax = try reader.integer("message_inline_max", range: 0...(16 * 1024 * 1024)) ?? 64 * 1024
+        config.imapsListen = try reader.listen("imaps_listen")
+        config.pop3sListen = try reader.listen("pop3s_listen")
+        config.tlsServerCert = try reader.path("tls_server_cert")
+        config.tlsServerKey = try reader.path("tls_server_key")
+        // A certificate without its key (or the reverse) is a mistake, not a request for the
+        // self-signed fallback: say which one is missing.
+        switch (config.tlsServerCert, config.tlsServerKey) {
+        case (.some, nil): throw reader.fail("tls_server_key", "is required when tls_server_cert is set")
+        case (nil, .some): throw reader.fail("tls_server_cert", "is required when tls_server_key is set")
+        default: break
+        }
+        config.allowPlaintext = try reader.bool("allowplaintext") ?? false
+        config.altNamespace = try reader.bool("altnamespace") ?? true
+        config.unixHierarchySep = try reader.bool("unixhierarchysep") ?? true
+        config.imapTimeoutMinutes = try reader.integer("timeout", range: 30...10_080) ?? 32
         let known = Set(knownKeys.map(\.key))
         for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
             config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")

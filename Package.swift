@@ -83,7 +83,7 @@ let package = Package(
         .target(
             name: "CorvidRuntime",
             dependencies: [
-                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer",
+                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer", "ServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),

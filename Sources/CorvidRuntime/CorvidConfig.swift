@@ -74,7 +74,7 @@ public struct CorvidConfig: Sendable, Equatable {
         ("servername", "host name used in greetings and Received headers"),
         ("admins", "space-separated list of administrator users"),
         ("lmtp_listen", "host:port or /path/to/socket for LMTP"),
-        ("imap_listen", "host:port for IMAP (validated; the IMAP service is not in this build yet)"),
+        ("imap_listen", "host:port for IMAP (STARTTLS offered; LOGIN needs TLS unless allowplaintext)"),
         ("pop3_listen", "host:port for POP3 (validated; not in this build yet)"),
         ("sync_listen", "host:port for csync replication (validated; not in this build yet)"),
         ("http_listen", "host:port for /metrics (Prometheus) and the status page"),
@@ -109,7 +109,7 @@ public struct CorvidConfig: Sendable, Equatable {
             serverName: "localhost",
             admins: ["admin"],
             lmtpListen: ListenAddress(host: "127.0.0.1", port: 2424),
-            imapListen: nil,
+            imapListen: ListenAddress(host: "127.0.0.1", port: 1143),
             pop3Listen: nil,
             syncListen: nil,
             httpListen: ListenAddress(host: "127.0.0.1", port: 8080),
@@ -119,7 +119,8 @@ public struct CorvidConfig: Sendable, Equatable {
             lmtpMaxRecipients: 1000,
             lmtpMaxLineLength: 4096,
             lmtpDowncaseRecipients: true,
-            lmtpTimeout: 300
+            lmtpTimeout: 300,
+            imapsListen: ListenAddress(host: "127.0.0.1", port: 1993)
         )
     }
 

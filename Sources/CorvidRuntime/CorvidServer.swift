@@ -1,3 +1,4 @@
+import IMAPServer
 import LMTPServer
 import Logging
 import MailCore
@@ -6,7 +7,9 @@ import MailStoreSQLite
 import Metrics
 import NIOCore
 import NIOPosix
+import NIOSSL
 import Prometheus
+import ServerSupport
 import ServiceLifecycle
 
 /// `corvid serve`: opens the store, binds every configured listener and runs them as one
@@ -69,9 +72,10 @@ public enum CorvidServer {
             announce("http  listening on \(address) (/metrics, status page at /)")
             services.append(service)
         }
-        for (key, address) in [
-            ("imap_listen", config.imapListen), ("pop3_listen", config.pop3Listen), ("sync_listen", config.syncListen),
-        ] {
+        if config.imapListen != nil || config.imapsListen != nil {
+            services += try await imapServices(config: config, store: store, group: group, announce: announce)
+        }
+        for (key, address) in [("pop3_listen", config.pop3Listen), ("sync_listen", config.syncListen)] {
             if let address { announce("\(key) \(address) configured, but that service is not in this build yet") }
         }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
@@ -91,6 +95,62 @@ public enum CorvidServer {
         logger.info("corvid stopped cleanly")
     }
 
+    /// The IMAP listeners (STARTTLS on `imap_listen`, implicit TLS on `imaps_listen`) and the
+    /// hub that routes mailbox changes to their sessions.
+    private static func imapServices(
+        config: CorvidConfig,
+        store: SQLiteMailStore,
+        group: EventLoopGroup,
+        announce: @escaping @Sendable (String) -> Void
+    ) async throws -> [any Service] {
+        let tls: NIOSSLContext
+        do {
+            tls = try TLSMaterial.makeServerContext(for: config)
+        } catch {
+            throw RuntimeError("TLS: \(error)")
+        }
+        let hub = MailboxChangeHub()
+        let logger = Logger(label: "corvid.imap")
+        let connection = IMAPConnection(
+            configuration: IMAPConfiguration(
+                serverName: config.serverName,
+                admins: Set(config.admins),
+                altNamespace: config.altNamespace,
+                unixHierarchySep: config.unixHierarchySep,
+                allowPlaintext: config.allowPlaintext,
+                startTLSAvailable: true,
+                compressionAvailable: true,
+                maxMessageSize: config.maxMessageSize
+            ),
+            store: store,
+            hub: hub,
+            authenticator: StoreAuthenticator(store: store, cache: CredentialCache(), pool: NIOThreadPool.singleton),
+            clock: SQLiteMailStore.systemTime,
+            logger: logger
+        )
+        var services: [any Service] = [ChangeHubService(hub: hub, store: store)]
+        let timeout = TimeAmount.minutes(Int64(config.imapTimeoutMinutes))
+        for (key, address, implicit) in [
+            ("imap_listen", config.imapListen, false), ("imaps_listen", config.imapsListen, true),
+        ] {
+            guard let address else { continue }
+            let service = try await bindOrExplain(key, address) {
+                try await IMAPService.bind(
+                    address,
+                    group: group,
+                    connection: connection,
+                    tls: tls,
+                    implicitTLS: implicit,
+                    idleTimeout: timeout,
+                    logger: logger
+                )
+            }
+            announce("\(implicit ? "imaps" : "imap ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STARTTLS)")")
+            services.append(service)
+        }
+        return services
+    }
+
     private static func bindOrExplain<T>(
         _ key: String,
         _ address: ListenAddress,
@@ -108,6 +168,8 @@ public enum CorvidServer {
         var lines = ["Corvid on \(config.serverName)", ""]
         lines.append("listeners:")
         if let lmtp = config.lmtpListen { lines.append("  lmtp  \(lmtp)") }
+        if let imap = config.imapListen { lines.append("  imap  \(imap)") }
+        if let imaps = config.imapsListen { lines.append("  imaps \(imaps)") }
         if let http = config.httpListen { lines.append("  http  \(http)") }
         let users = (try? await store.users().count) ?? -1
         let mailboxes = (try? await store.mailboxes(under: nil).count) ?? -1

@@ -30,13 +30,12 @@ final class IMAPService: Service {
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
         let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
-                if implicitTLS, let tls {
-                    try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls))
-                }
+                if implicitTLS, let tls { try ChannelUpgrade.addImplicitTLS(to: channel, context: tls) }
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                 try channel.pipeline.syncOperations.addHandler(
                     IdleCloser(farewell: "* BYE Autologout; idle for too long\r\n")
                 )
+                try ChannelUpgrade.addInboundByteCounter(to: channel)
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
@@ -96,16 +95,16 @@ struct ChannelIMAPTransport: IMAPTransport {
 
     func write(_ buffer: ByteBuffer) async throws { try await output.write(buffer) }
 
-    func startTLS(after reply: ByteBuffer) async throws {
-        guard let tls else { throw ChannelUpgradeError.unavailable }
-        try await ChannelUpgrade.startTLS(on: channel, context: tls, sendingFirst: reply)
+    func startTLS(after reply: ByteBuffer) async throws -> Int {
+        guard let tls else { throw IMAPServiceError.tlsUnavailable }
+        return try await ChannelUpgrade.startTLS(on: channel, context: tls, sendingFirst: reply)
     }
 
-    func startCompression(after reply: ByteBuffer) async throws {
+    func startCompression(after reply: ByteBuffer) async throws -> Int {
         try await ChannelUpgrade.startCompression(on: channel, sendingFirst: reply)
     }
 }
 
-enum ChannelUpgradeError: Error {
-    case unavailable
+enum IMAPServiceError: Error {
+    case tlsUnavailable
 }

@@ -18,6 +18,10 @@ final class ConnectionEvents: Sendable {
         var changed = false
         var ended = false
         var closed = false
+        /// Input bytes taken from the client so far.
+        var received = 0
+        /// Input up to this count is dropped (bytes from before a STARTTLS/COMPRESS layer).
+        var dropThrough = 0
         var consumer: CheckedContinuation<Event, Never>?
         var producer: CheckedContinuation<Void, Never>?
     }
@@ -29,6 +33,10 @@ final class ConnectionEvents: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             let (consumer, closed) = state.withLock { state -> (CheckedContinuation<Event, Never>?, Bool) in
                 if state.closed { return (nil, true) }
+                state.received += chunk.readableBytes
+                // A chunk from before the layer change: whole chunks only, as the layer boundary
+                // falls between reads.
+                if state.received <= state.dropThrough { return (nil, true) }
                 if let consumer = state.consumer {
                     state.consumer = nil
                     return (consumer, false)
@@ -88,9 +96,12 @@ final class ConnectionEvents: Sendable {
         }
     }
 
-    /// Drops an input chunk that is waiting (plaintext bytes queued before STARTTLS/COMPRESS).
-    func discardQueuedInput() -> Int {
+    /// Drops every input byte up to `count` (the transport's tally at a layer change),
+    /// including a chunk already waiting; returns how many bytes that dropped beyond the
+    /// session's own buffer.
+    func discardInput(through count: Int) -> Int {
         let (producer, dropped) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Int) in
+            state.dropThrough = count
             let dropped = state.chunk?.readableBytes ?? 0
             state.chunk = nil
             defer { state.producer = nil }

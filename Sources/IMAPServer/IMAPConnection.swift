@@ -169,10 +169,10 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
                     continue
                 case .stop:
                     return false
-                case .discardRest:
+                case .discardRest(let through):
                     // STARTTLS / COMPRESS: anything the client sent after the command, before
                     // the new layer, is plaintext injection; it is dropped, never executed.
-                    let dropped = pending.readableBytes + events.discardQueuedInput() + (frameEvents.count - index - 1)
+                    let dropped = pending.readableBytes + events.discardInput(through: through) + (frameEvents.count - index - 1)
                     if dropped > 0 { logger.notice("dropped input sent before the layer change", metadata: ["bytes": "\(dropped)"]) }
                     pending.clear()
                     decoder = IMAPFrameDecoder(limits: configuration.frameLimits)
@@ -187,7 +187,9 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     }
 
     enum FrameOutcome {
-        case `continue`, stop, discardRest, streamAppend
+        case `continue`, stop, streamAppend
+        /// A layer change: drop the rest of the input up to this byte count.
+        case discardRest(through: Int)
     }
 
     func handle(_ event: IMAPFrameDecoder.Event) async throws -> FrameOutcome {
@@ -390,9 +392,9 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
         try await flush()
         var reply = ByteBuffer()
         IMAPResponse.tagged(tag: tag, status: .ok, code: nil, text: "Begin TLS negotiation now").write(into: &reply)
-        try await transport.startTLS(after: reply)
+        let through = try await transport.startTLS(after: reply)
         session.tlsActive = true
-        return .discardRest
+        return .discardRest(through: through)
     }
 
     func startCompression(_ tag: String, _ mechanism: String) async throws -> FrameOutcome {
@@ -407,9 +409,9 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
         try await flush()
         var reply = ByteBuffer()
         IMAPResponse.tagged(tag: tag, status: .ok, code: nil, text: "DEFLATE active").write(into: &reply)
-        try await transport.startCompression(after: reply)
+        let through = try await transport.startCompression(after: reply)
         session.compressionActive = true
-        return .discardRest
+        return .discardRest(through: through)
     }
 
     // MARK: Watching the selected mailbox

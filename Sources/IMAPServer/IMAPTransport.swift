@@ -3,14 +3,16 @@ import NIOCore
 /// What the session driver needs from the connection beneath it.
 ///
 /// The runtime implements it over a NIO channel; tests implement it in memory. STARTTLS and
-/// COMPRESS change the byte stream mid-session, so the transport must send `reply` in the old
-/// form and turn on the new layer before it reads another byte.
+/// COMPRESS change the byte stream mid-session, so the transport sends `reply` in the old form
+/// and turns on the new layer before it reads another byte. Both return how many input bytes
+/// reached the session before the new layer was in place: the driver drops everything up to
+/// that count (plaintext a client, or an attacker, sent after the command).
 public protocol IMAPTransport: Sendable {
     func write(_ buffer: ByteBuffer) async throws
     /// Sends `reply` in plaintext, then starts TLS (server side).
-    func startTLS(after reply: ByteBuffer) async throws
+    func startTLS(after reply: ByteBuffer) async throws -> Int
     /// Sends `reply` uncompressed, then turns on DEFLATE both ways (RFC 4978).
-    func startCompression(after reply: ByteBuffer) async throws
+    func startCompression(after reply: ByteBuffer) async throws -> Int
 }
 
 /// Verifies credentials, off the event loops (PBKDF2 costs tens of milliseconds).

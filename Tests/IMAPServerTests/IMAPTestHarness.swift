@@ -84,8 +84,8 @@ final class IMAPTestClient: @unchecked Sendable {
     struct Transport: IMAPTransport {
         let sink: AsyncStream<ByteBuffer>.Continuation
         func write(_ buffer: ByteBuffer) async throws { sink.yield(buffer) }
-        func startTLS(after reply: ByteBuffer) async throws { throw CancellationError() }
-        func startCompression(after reply: ByteBuffer) async throws { throw CancellationError() }
+        func startTLS(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
+        func startCompression(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
     }
 
     let input: AsyncStream<ByteBuffer>.Continuation

@@ -25,7 +25,9 @@ extension IMAPCommandParser {
                     selectOptions.append(option)
                     guard selectOptions.count <= 16 else { throw .syntax("too many LIST selection options") }
                 } while cursor.consume(UInt8(ascii: " "))
-                guard cursor.consume(UInt8(ascii: ")")) else { throw .syntax("expected ) after LIST selection options") }
+                guard cursor.consume(UInt8(ascii: ")")) else {
+                    throw .syntax("expected ) after LIST selection options")
+                }
             }
             if selectOptions.contains(.recursiveMatch) && !selectOptions.contains(.subscribed) {
                 throw .syntax("RECURSIVEMATCH needs another selection option")

@@ -159,7 +159,6 @@ public enum IMAPCommandParser {
         }
     }
 
-
     /// ```
     /// copy = "COPY" SP sequence-set SP mailbox
     /// move = "MOVE" SP sequence-set SP mailbox   ; RFC 6851

@@ -202,7 +202,8 @@ public enum IMAPGrammar {
         let monthText = String(decoding: cursor.consume(while: isAlpha), as: UTF8.self).lowercased()
         let dash = cursor.consume(UInt8(ascii: "-"))
         let year = cursor.consume(while: { $0 >= 48 && $0 <= 57 })
-        guard let month = monthNames.firstIndex(of: monthText), dash, year.count == 4, let yearValue = Int(String(decoding: year, as: UTF8.self)),
+        guard let month = monthNames.firstIndex(of: monthText), dash, year.count == 4,
+            let yearValue = Int(String(decoding: year, as: UTF8.self)),
             !quoted || cursor.consume(UInt8(ascii: "\""))
         else {
             cursor.reset(to: saved)

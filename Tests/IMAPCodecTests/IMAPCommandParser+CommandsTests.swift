@@ -28,7 +28,13 @@ import Testing
             "a SELECT INBOX (QRESYNC (67890007 20050715194045000 41,43:211,214:541))",
             .select(
                 inbox,
-                SelectParameters(qresync: .init(uidValidity: 67_890_007, modSeq: 20_050_715_194_045_000, knownUIDs: set("41,43:211,214:541")))
+                SelectParameters(
+                    qresync: .init(
+                        uidValidity: 67_890_007,
+                        modSeq: 20_050_715_194_045_000,
+                        knownUIDs: set("41,43:211,214:541")
+                    )
+                )
             )
         ),
         (
@@ -48,9 +54,15 @@ import Testing
                 )
             )
         ),
-        ("a SELECT x (condstore QRESYNC (1 2))", .select(MailboxArgument("x"), SelectParameters(condStore: true, qresync: .init(uidValidity: 1, modSeq: 2)))),
+        (
+            "a SELECT x (condstore QRESYNC (1 2))",
+            .select(MailboxArgument("x"), SelectParameters(condStore: true, qresync: .init(uidValidity: 1, modSeq: 2)))
+        ),
         // CREATE (RFC 6154)
-        ("a CREATE MySpecial (USE (\\Drafts \\sent))", .create(MailboxArgument("MySpecial"), specialUse: ["\\Drafts", "\\Sent"])),
+        (
+            "a CREATE MySpecial (USE (\\Drafts \\sent))",
+            .create(MailboxArgument("MySpecial"), specialUse: ["\\Drafts", "\\Sent"])
+        ),
         // LIST / LSUB (RFC 5258, 6154, 5819, 8440)
         ("a LIST \"\" *", .list(ListCommand(reference: [], patterns: [bytes("*")]))),
         ("a LIST ~/Mail/ %", .list(ListCommand(reference: bytes("~/Mail/"), patterns: [bytes("%")]))),
@@ -66,12 +78,24 @@ import Testing
                 )
             )
         ),
-        ("a LIST () \"\" {3+}\r\na b RETURN ()", .list(ListCommand(reference: [], patterns: [bytes("a b")], returnOptions: []))),
+        (
+            "a LIST () \"\" {3+}\r\na b RETURN ()",
+            .list(ListCommand(reference: [], patterns: [bytes("a b")], returnOptions: []))
+        ),
         ("a LSUB \"#news.\" comp.mail.*", .lsub(reference: bytes("#news."), pattern: bytes("comp.mail.*"))),
         // APPEND (RFC 3502, 3516)
         (
             "a APPEND saved-messages (\\Seen) \"17-Jul-1996 02:44:25 -0700\" {5}\r\nhello",
-            .append(MailboxArgument("saved-messages"), [AppendMessage(flags: [.seen], internalDate: "17-Jul-1996 02:44:25 -0700", bytes: ByteBuffer(string: "hello"))])
+            .append(
+                MailboxArgument("saved-messages"),
+                [
+                    AppendMessage(
+                        flags: [.seen],
+                        internalDate: "17-Jul-1996 02:44:25 -0700",
+                        bytes: ByteBuffer(string: "hello")
+                    )
+                ]
+            )
         ),
         (
             "a APPEND {5+}\r\nDraft {2+}\r\nhi \" 7-Jul-1996 02:44:25 +0000\" ~{3}\r\na\0b ($Fwd) {0}\r\n",
@@ -79,27 +103,52 @@ import Testing
                 MailboxArgument("Draft"),
                 [
                     AppendMessage(bytes: ByteBuffer(string: "hi")),
-                    AppendMessage(internalDate: " 7-Jul-1996 02:44:25 +0000", bytes: ByteBuffer(bytes: [0x61, 0, 0x62])),
+                    AppendMessage(
+                        internalDate: " 7-Jul-1996 02:44:25 +0000",
+                        bytes: ByteBuffer(bytes: [0x61, 0, 0x62])
+                    ),
                     AppendMessage(flags: [flag("$Fwd")]),
                 ]
             )
         ),
         // FETCH
-        ("a FETCH 1:* ALL", .fetch(set("1:*"), [.flags, .internalDate, .rfc822Size, .envelope], FetchModifiers(), uid: false)),
+        (
+            "a FETCH 1:* ALL",
+            .fetch(set("1:*"), [.flags, .internalDate, .rfc822Size, .envelope], FetchModifiers(), uid: false)
+        ),
         ("a FETCH 1 fast", .fetch(set("1"), [.flags, .internalDate, .rfc822Size], FetchModifiers(), uid: false)),
-        ("a FETCH 1 FULL", .fetch(set("1"), [.flags, .internalDate, .rfc822Size, .envelope, .bodyStructureNonExtensible], FetchModifiers(), uid: false)),
-        ("a FETCH $ BODY[]", .fetch(.lastResult, [.bodySection(.whole, peek: false, partial: nil)], FetchModifiers(), uid: false)),
+        (
+            "a FETCH 1 FULL",
+            .fetch(
+                set("1"),
+                [.flags, .internalDate, .rfc822Size, .envelope, .bodyStructureNonExtensible],
+                FetchModifiers(),
+                uid: false
+            )
+        ),
+        (
+            "a FETCH $ BODY[]",
+            .fetch(.lastResult, [.bodySection(.whole, peek: false, partial: nil)], FetchModifiers(), uid: false)
+        ),
         (
             "a UID FETCH 1:5,9 (UID FLAGS BODY.PEEK[HEADER.FIELDS (From \"Subject\")]<0.2048> BODY[1.2.MIME] body[1.2.3] BODY[TEXT] BODY[2.HEADER.FIELDS.NOT (X-Spam)] BODY[3.TEXT] BODY[HEADER] BODY BODYSTRUCTURE)",
             .fetch(
                 set("1:5,9"),
                 [
                     .uid, .flags,
-                    .bodySection(MessageSection(text: .headerFields(["From", "Subject"])), peek: true, partial: FetchPartial(offset: 0, length: 2048)),
+                    .bodySection(
+                        MessageSection(text: .headerFields(["From", "Subject"])),
+                        peek: true,
+                        partial: FetchPartial(offset: 0, length: 2048)
+                    ),
                     .bodySection(MessageSection(part: [1, 2], text: .mime), peek: false, partial: nil),
                     .bodySection(MessageSection(part: [1, 2, 3]), peek: false, partial: nil),
                     .bodySection(MessageSection(text: .text), peek: false, partial: nil),
-                    .bodySection(MessageSection(part: [2], text: .headerFieldsNot(["X-Spam"])), peek: false, partial: nil),
+                    .bodySection(
+                        MessageSection(part: [2], text: .headerFieldsNot(["X-Spam"])),
+                        peek: false,
+                        partial: nil
+                    ),
                     .bodySection(MessageSection(part: [3], text: .text), peek: false, partial: nil),
                     .bodySection(MessageSection(text: .header), peek: false, partial: nil),
                     .bodyStructureNonExtensible, .bodyStructure,
@@ -114,24 +163,57 @@ import Testing
                 set("2"),
                 [
                     .binary(part: [1, 2], peek: false, partial: FetchPartial(offset: 0, length: 100)),
-                    .binary(part: [], peek: true, partial: nil), .binarySize(part: [3]), .rfc822, .rfc822Header, .rfc822Text,
+                    .binary(part: [], peek: true, partial: nil), .binarySize(part: [3]), .rfc822, .rfc822Header,
+                    .rfc822Text,
                     .rfc822Size, .envelope, .internalDate, .modSeq, .emailID, .threadID, .saveDate,
                 ],
                 FetchModifiers(),
                 uid: false
             )
         ),
-        ("a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)", .fetch(set("300:500"), [.flags], FetchModifiers(changedSince: 12345, vanished: true), uid: true)),
+        (
+            "a UID FETCH 300:500 (FLAGS) (CHANGEDSINCE 12345 VANISHED)",
+            .fetch(set("300:500"), [.flags], FetchModifiers(changedSince: 12345, vanished: true), uid: true)
+        ),
         ("a FETCH 1 FLAGS (CHANGEDSINCE 0)", .fetch(set("1"), [.flags], FetchModifiers(changedSince: 0), uid: false)),
         // STORE
-        ("a STORE 2:4 +FLAGS (\\Deleted)", .store(set("2:4"), unchangedSince: nil, StoreAction(mode: .add, silent: false, flags: [.deleted]), uid: false)),
-        ("a UID STORE 1 -flags.silent \\seen $Junk", .store(set("1"), unchangedSince: nil, StoreAction(mode: .remove, silent: true, flags: [.seen, flag("$Junk")]), uid: true)),
-        ("a STORE * (UNCHANGEDSINCE 320162338) FLAGS ()", .store(set("*"), unchangedSince: 320_162_338, StoreAction(mode: .replace, silent: false, flags: []), uid: false)),
+        (
+            "a STORE 2:4 +FLAGS (\\Deleted)",
+            .store(
+                set("2:4"),
+                unchangedSince: nil,
+                StoreAction(mode: .add, silent: false, flags: [.deleted]),
+                uid: false
+            )
+        ),
+        (
+            "a UID STORE 1 -flags.silent \\seen $Junk",
+            .store(
+                set("1"),
+                unchangedSince: nil,
+                StoreAction(mode: .remove, silent: true, flags: [.seen, flag("$Junk")]),
+                uid: true
+            )
+        ),
+        (
+            "a STORE * (UNCHANGEDSINCE 320162338) FLAGS ()",
+            .store(
+                set("*"),
+                unchangedSince: 320_162_338,
+                StoreAction(mode: .replace, silent: false, flags: []),
+                uid: false
+            )
+        ),
         // SEARCH
         ("a SEARCH ALL", .search(SearchCommand(key: .all), uid: false)),
         (
             "a SEARCH FLAGGED SINCE 1-Feb-1994 NOT FROM \"Smith\"",
-            .search(SearchCommand(key: .and([.flagged, .since(IMAPDate(year: 1994, month: 2, day: 1)), .not(.from(bytes("Smith")))])), uid: false)
+            .search(
+                SearchCommand(
+                    key: .and([.flagged, .since(IMAPDate(year: 1994, month: 2, day: 1)), .not(.from(bytes("Smith")))])
+                ),
+                uid: false
+            )
         ),
         (
             "a UID SEARCH RETURN (MIN COUNT save) CHARSET UTF-8 OR (SEEN UNDELETED) NOT (1:3 $) SUBJECT {5+}\r\ncaf\u{e9}",
@@ -139,20 +221,27 @@ import Testing
                 SearchCommand(
                     returnOptions: [.min, .count, .save],
                     charset: "UTF-8",
-                    key: .and([.or(.and([.seen, .undeleted]), .not(.and([.sequence(set("1:3")), .sequence(.lastResult)]))), .subject(bytes("café"))])
+                    key: .and([
+                        .or(.and([.seen, .undeleted]), .not(.and([.sequence(set("1:3")), .sequence(.lastResult)]))),
+                        .subject(bytes("café")),
+                    ])
                 ),
                 uid: true
             )
         ),
         ("a SEARCH RETURN () 2:*", .search(SearchCommand(returnOptions: [], key: .sequence(set("2:*"))), uid: false)),
-        ("a SEARCH CHARSET \"us-ascii\" ANSWERED", .search(SearchCommand(charset: "us-ascii", key: .answered), uid: false)),
+        (
+            "a SEARCH CHARSET \"us-ascii\" ANSWERED",
+            .search(SearchCommand(charset: "us-ascii", key: .answered), uid: false)
+        ),
         (
             "a SEARCH BEFORE \"3-Mar-2026\" ON 28-feb-2026 SENTBEFORE 1-Jan-2000 SENTON 2-Jan-2000 SENTSINCE 3-Jan-2000 LARGER 100 SMALLER 9999999999",
             .search(
                 SearchCommand(
                     key: .and([
                         .before(IMAPDate(year: 2026, month: 3, day: 3)), .on(IMAPDate(year: 2026, month: 2, day: 28)),
-                        .sentBefore(IMAPDate(year: 2000, month: 1, day: 1)), .sentOn(IMAPDate(year: 2000, month: 1, day: 2)),
+                        .sentBefore(IMAPDate(year: 2000, month: 1, day: 1)),
+                        .sentOn(IMAPDate(year: 2000, month: 1, day: 2)),
                         .sentSince(IMAPDate(year: 2000, month: 1, day: 3)), .larger(100), .smaller(9_999_999_999),
                     ])
                 ),
@@ -165,7 +254,8 @@ import Testing
                 SearchCommand(
                     key: .and([
                         .bcc(bytes("b")), .cc(bytes("c")), .to(bytes("d")), .body(bytes("e")), .text(bytes("f")),
-                        .header(name: "X-Mailer", value: []), .keyword(flag("$Fwd")), .unkeyword(flag("Junk")), .uid(set("1,5:*")),
+                        .header(name: "X-Mailer", value: []), .keyword(flag("$Fwd")), .unkeyword(flag("Junk")),
+                        .uid(set("1,5:*")),
                         .new, .old, .recent, .deleted, .draft, .unanswered, .undraft, .unflagged, .unseen, .seen,
                     ])
                 ),
@@ -175,7 +265,12 @@ import Testing
         (
             "a SEARCH MODSEQ \"/flags/\\\\draft\" all 620162338 MODSEQ 5 OLDER 3600 YOUNGER 60 EMAILID M6d99ac3275bb4e THREADID T64b478a75b7ea9",
             .search(
-                SearchCommand(key: .and([.modSeq(620_162_338), .modSeq(5), .older(3600), .younger(60), .emailID("M6d99ac3275bb4e"), .threadID("T64b478a75b7ea9")])),
+                SearchCommand(
+                    key: .and([
+                        .modSeq(620_162_338), .modSeq(5), .older(3600), .younger(60), .emailID("M6d99ac3275bb4e"),
+                        .threadID("T64b478a75b7ea9"),
+                    ])
+                ),
                 uid: false
             )
         ),
@@ -187,7 +282,10 @@ import Testing
         ("a COMPRESS deflate", .compress("DEFLATE")),
         ("a GETACL INBOX", .getACL(inbox)),
         ("a SETACL INBOX Fred +rwipslxetad", .setACL(inbox, identifier: bytes("Fred"), rights: bytes("+rwipslxetad"))),
-        ("a SETACL \"a b\" \"-anyone\" \"\"", .setACL(MailboxArgument("a b"), identifier: bytes("-anyone"), rights: [])),
+        (
+            "a SETACL \"a b\" \"-anyone\" \"\"",
+            .setACL(MailboxArgument("a b"), identifier: bytes("-anyone"), rights: [])
+        ),
         ("a DELETEACL INBOX Chris", .deleteACL(inbox, identifier: bytes("Chris"))),
         ("a LISTRIGHTS ~/Mail/saved smith", .listRights(MailboxArgument("~/Mail/saved"), identifier: bytes("smith"))),
         ("a MYRIGHTS INBOX", .myRights(inbox)),
@@ -195,13 +293,23 @@ import Testing
         ("a GETQUOTAROOT INBOX", .getQuotaRoot(inbox)),
         (
             "a SETQUOTA \"\" (STORAGE 512 message 1000)",
-            .setQuota(root: [], limits: [QuotaLimit(resource: "STORAGE", limit: 512), QuotaLimit(resource: "MESSAGE", limit: 1000)])
+            .setQuota(
+                root: [],
+                limits: [QuotaLimit(resource: "STORAGE", limit: 512), QuotaLimit(resource: "MESSAGE", limit: 1000)]
+            )
         ),
         ("a SETQUOTA #user/alice ()", .setQuota(root: bytes("#user/alice"), limits: [])),
-        ("a GETMETADATA \"\" /shared/comment", .getMetadata(MailboxArgument(""), options: MetadataOptions(), entries: ["/shared/comment"])),
+        (
+            "a GETMETADATA \"\" /shared/comment",
+            .getMetadata(MailboxArgument(""), options: MetadataOptions(), entries: ["/shared/comment"])
+        ),
         (
             "a GETMETADATA (MAXSIZE 1024 DEPTH infinity) INBOX (/shared/comment \"/private/comment\")",
-            .getMetadata(inbox, options: MetadataOptions(maxSize: 1024, depth: .infinity), entries: ["/shared/comment", "/private/comment"])
+            .getMetadata(
+                inbox,
+                options: MetadataOptions(maxSize: 1024, depth: .infinity),
+                entries: ["/shared/comment", "/private/comment"]
+            )
         ),
         (
             "a GETMETADATA INBOX (DEPTH 1) (/private/filters/values)",
@@ -212,7 +320,8 @@ import Testing
             .setMetadata(
                 inbox,
                 entries: [
-                    MetadataEntry(name: "/private/comment", value: bytes("My comment")), MetadataEntry(name: "/shared/x", value: nil),
+                    MetadataEntry(name: "/private/comment", value: bytes("My comment")),
+                    MetadataEntry(name: "/shared/x", value: nil),
                     MetadataEntry(name: "/shared/bin", value: [0, 1]),
                 ]
             )
@@ -258,7 +367,20 @@ import Testing
             return String(buffer: buffer)
         }
         #expect(
-            written(.fetch(Self.set("1:*"), [.bodySection(MessageSection(part: [1], text: .headerFields(["A B"])), peek: true, partial: FetchPartial(offset: 5, length: 10))], FetchModifiers(changedSince: 7), uid: true))
+            written(
+                .fetch(
+                    Self.set("1:*"),
+                    [
+                        .bodySection(
+                            MessageSection(part: [1], text: .headerFields(["A B"])),
+                            peek: true,
+                            partial: FetchPartial(offset: 5, length: 10)
+                        )
+                    ],
+                    FetchModifiers(changedSince: 7),
+                    uid: true
+                )
+            )
                 == "t UID FETCH 1:* (BODY.PEEK[1.HEADER.FIELDS (\"A B\")]<5.10>) (CHANGEDSINCE 7)\r\n"
         )
         #expect(
@@ -266,11 +388,26 @@ import Testing
                 == "t SEARCH OR NOT (SEEN FLAGGED) (ANSWERED)\r\n"
         )
         #expect(
-            written(.store(Self.set("1"), unchangedSince: 9, StoreAction(mode: .add, silent: true, flags: [.seen]), uid: false))
+            written(
+                .store(
+                    Self.set("1"),
+                    unchangedSince: 9,
+                    StoreAction(mode: .add, silent: true, flags: [.seen]),
+                    uid: false
+                )
+            )
                 == "t STORE 1 (UNCHANGEDSINCE 9) +FLAGS.SILENT (\\Seen)\r\n"
         )
         #expect(
-            written(.append(Self.inbox, [AppendMessage(flags: [.draft], bytes: ByteBuffer(string: "x")), AppendMessage(bytes: ByteBuffer(bytes: [0]))]))
+            written(
+                .append(
+                    Self.inbox,
+                    [
+                        AppendMessage(flags: [.draft], bytes: ByteBuffer(string: "x")),
+                        AppendMessage(bytes: ByteBuffer(bytes: [0])),
+                    ]
+                )
+            )
                 == "t APPEND INBOX (\\Draft) {1}\r\nx ~{1}\r\n\0\r\n"
         )
     }
@@ -331,7 +468,10 @@ import Testing
         ("a SEARCH EMAILID !", "EMAILID needs an object id"),
         ("a SEARCH OLDER 0", "non-zero"),
         ("a SEARCH " + String(repeating: "NOT ", count: 40) + "ALL", "nested deeper than 32"),
-        ("a SEARCH " + String(repeating: "(", count: 40) + "ALL" + String(repeating: ")", count: 40), "nested deeper than 32"),
+        (
+            "a SEARCH " + String(repeating: "(", count: 40) + "ALL" + String(repeating: ")", count: 40),
+            "nested deeper than 32"
+        ),
         ("a COPY 1", "expected a space"),
         ("a UID FROB 1", "unknown command UID FROB"),
         ("a SETACL INBOX fred", "expected a space"),

@@ -79,7 +79,8 @@ import Testing
     }
 
     @Test func multiAppendAndMailboxLiteral() {
-        let input = "a1 append {6}\r\nMy Box ~{3+}\r\nx\0y (\\Flagged) {0}\r\n \" 1-Jan-2026 00:00:00 +0000\" {2}\r\nhi\r\n"
+        let input =
+            "a1 append {6}\r\nMy Box ~{3+}\r\nx\0y (\\Flagged) {0}\r\n \" 1-Jan-2026 00:00:00 +0000\" {2}\r\nhi\r\n"
         let expected: [IMAPFrameDecoder.Event] = [
             .continuationRequested, begin("a1 append {6}\r\nMy Box ", 3, sync: false),
             .appendMessageBytes(ByteBuffer(bytes: [0x78, 0, 0x79])), .appendMessageEnd, begin(" (\\Flagged) ", 0),
@@ -99,8 +100,12 @@ import Testing
         let next = try IMAPCommandParser.parseAppendNext(ByteBuffer(string: " \"17-Jul-1996 02:44:25 -0700\" "))
         #expect(next == AppendMessage(internalDate: "17-Jul-1996 02:44:25 -0700"))
         #expect(try IMAPCommandParser.parseAppendNext(ByteBuffer(string: " ")) == AppendMessage())
-        #expect(throws: IMAPParseError.self) { try IMAPCommandParser.parseAppendStart(ByteBuffer(string: "a1 APPEND ")) }
-        #expect(throws: IMAPParseError.self) { try IMAPCommandParser.parseAppendStart(ByteBuffer(string: "a1 COPY x ")) }
+        #expect(throws: IMAPParseError.self) {
+            try IMAPCommandParser.parseAppendStart(ByteBuffer(string: "a1 APPEND "))
+        }
+        #expect(throws: IMAPParseError.self) {
+            try IMAPCommandParser.parseAppendStart(ByteBuffer(string: "a1 COPY x "))
+        }
         #expect(throws: IMAPParseError.self) { try IMAPCommandParser.parseAppendNext(ByteBuffer(string: " x ")) }
         #expect(throws: IMAPParseError.self) { try IMAPCommandParser.parseAppendNext(ByteBuffer(string: "(\\Seen) ")) }
     }
@@ -117,13 +122,19 @@ import Testing
         let input = "a1 APPEND Nowhere {5+}\r\nhello {3+}\r\nabc\r\na2 NOOP\r\n"
         for chunk in [1, 3, .max] {
             let result = run(input, decisions: [.reject], chunk: chunk)
-            #expect(result.events == [begin("a1 APPEND Nowhere ", 5, sync: false), .command(ByteBuffer(string: "a2 NOOP"))])
+            #expect(
+                result.events == [begin("a1 APPEND Nowhere ", 5, sync: false), .command(ByteBuffer(string: "a2 NOOP"))]
+            )
         }
     }
 
     @Test func rejectedMessageLineMayAnnounceASynchronizingMessageThatNeverComes() {
         let input = "a1 APPEND Nowhere {5+}\r\nhello {3}\r\na2 NOOP\r\n"
-        #expect(run(input, decisions: [.reject]).events == [begin("a1 APPEND Nowhere ", 5, sync: false), .command(ByteBuffer(string: "a2 NOOP"))])
+        #expect(
+            run(input, decisions: [.reject]).events == [
+                begin("a1 APPEND Nowhere ", 5, sync: false), .command(ByteBuffer(string: "a2 NOOP")),
+            ]
+        )
     }
 
     @Test func secondMessageRejected() {
@@ -145,7 +156,9 @@ import Testing
         #expect(input.readableBytes == 14)
         decoder.rejectAppendMessage()
         // A client that sends a refused synchronizing literal anyway gets its bytes parsed as lines.
-        #expect(decoder.decode(&input) == [.command(ByteBuffer(string: "abc")), .command(ByteBuffer(string: "a2 NOOP"))])
+        #expect(
+            decoder.decode(&input) == [.command(ByteBuffer(string: "abc")), .command(ByteBuffer(string: "a2 NOOP"))]
+        )
         decoder.acceptAppendMessage()  // no message pending: ignored
         #expect(decoder.decode(&input) == [])
     }
@@ -190,6 +203,10 @@ import Testing
 
     @Test func appendWithoutALiteralIsAnOrdinaryFrame() {
         #expect(run("a1 APPEND INBOX\r\n").events == [.command(ByteBuffer(string: "a1 APPEND INBOX"))])
-        #expect(run("a1 APPENDX {1}\r\nx\r\n").events == [.continuationRequested, .command(ByteBuffer(string: "a1 APPENDX {1}\r\nx"))])
+        #expect(
+            run("a1 APPENDX {1}\r\nx\r\n").events == [
+                .continuationRequested, .command(ByteBuffer(string: "a1 APPENDX {1}\r\nx")),
+            ]
+        )
     }
 }

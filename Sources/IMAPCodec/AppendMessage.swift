@@ -18,3 +18,17 @@ public struct AppendMessage: Hashable, Sendable {
         self.bytes = bytes
     }
 }
+
+// MARK: - Encoding
+
+extension AppendMessage {
+    /// `[SP flag-list] [SP date-time] SP literal`; a message containing NUL goes as literal8.
+    func write(into buffer: inout ByteBuffer) {
+        if !flags.isEmpty { buffer.writeString(" (\(flags.map(\.name).joined(separator: " ")))") }
+        if let internalDate { buffer.writeString(" \"\(internalDate)\"") }
+        let binary = bytes.readableBytesView.contains(0)
+        buffer.writeString(" \(binary ? "~" : ""){\(bytes.readableBytes)}\r\n")
+        var copy = bytes
+        buffer.writeBuffer(&copy)
+    }
+}

@@ -211,8 +211,16 @@ extension IMAPCommand {
             IMAPWriter.writeAString(password, into: &buffer)
         case .enable(let capabilities):
             for capability in capabilities { buffer.writeString(" \(capability)") }
-        case .select(let mailbox, _), .examine(let mailbox, _), .create(let mailbox, _), .delete(let mailbox),
-            .subscribe(let mailbox), .unsubscribe(let mailbox):
+        case .select(let mailbox, let parameters), .examine(let mailbox, let parameters):
+            buffer.writeString(" ")
+            IMAPWriter.writeAString(mailbox.bytes, into: &buffer)
+            parameters.write(into: &buffer)
+        case .create(let mailbox, let specialUse):
+            buffer.writeString(" ")
+            IMAPWriter.writeAString(mailbox.bytes, into: &buffer)
+            if !specialUse.isEmpty { buffer.writeString(" (USE (\(specialUse.joined(separator: " "))))") }
+        case .delete(let mailbox), .subscribe(let mailbox), .unsubscribe(let mailbox), .getACL(let mailbox),
+            .myRights(let mailbox), .getQuotaRoot(let mailbox):
             buffer.writeString(" ")
             IMAPWriter.writeAString(mailbox.bytes, into: &buffer)
         case .rename(let from, let to):
@@ -243,9 +251,85 @@ extension IMAPCommand {
             buffer.writeString(")")
         case .uidExpunge(let set):
             buffer.writeString(" \(set)")
-        default:
-            // TODO(codec helper): encode the remaining commands.
-            break
+        case .list(let list):
+            buffer.writeString(" ")
+            list.write(into: &buffer)
+        case .lsub(let reference, let pattern):
+            buffer.writeString(" ")
+            IMAPWriter.writeAString(reference, into: &buffer)
+            buffer.writeString(" ")
+            IMAPWriter.writeListMailbox(pattern, into: &buffer)
+        case .append(let mailbox, let messages):
+            buffer.writeString(" ")
+            IMAPWriter.writeAString(mailbox.bytes, into: &buffer)
+            for message in messages { message.write(into: &buffer) }
+        case .compress(let algorithm):
+            buffer.writeString(" \(algorithm)")
+        case .setACL(let mailbox, let identifier, let rights):
+            Self.writeAStrings([mailbox.bytes, identifier, rights], into: &buffer)
+        case .deleteACL(let mailbox, let identifier), .listRights(let mailbox, let identifier):
+            Self.writeAStrings([mailbox.bytes, identifier], into: &buffer)
+        case .getQuota(let root):
+            Self.writeAStrings([root], into: &buffer)
+        case .setQuota(let root, let limits):
+            Self.writeAStrings([root], into: &buffer)
+            buffer.writeString(" (\(limits.map { "\($0.resource) \($0.limit)" }.joined(separator: " ")))")
+        case .getMetadata(let mailbox, let options, let entries):
+            var items: [String] = []
+            if let maxSize = options.maxSize { items.append("MAXSIZE \(maxSize)") }
+            switch options.depth {
+            case .zero: break
+            case .one: items.append("DEPTH 1")
+            case .infinity: items.append("DEPTH infinity")
+            }
+            if !items.isEmpty { buffer.writeString(" (\(items.joined(separator: " ")))") }
+            Self.writeAStrings([mailbox.bytes], into: &buffer)
+            buffer.writeString(entries.count == 1 ? " " : " (")
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { buffer.writeString(" ") }
+                IMAPWriter.writeAString(Array(entry.utf8), into: &buffer)
+            }
+            if entries.count != 1 { buffer.writeString(")") }
+        case .setMetadata(let mailbox, let entries):
+            Self.writeAStrings([mailbox.bytes], into: &buffer)
+            buffer.writeString(" (")
+            for (index, entry) in entries.enumerated() {
+                if index > 0 { buffer.writeString(" ") }
+                IMAPWriter.writeAString(Array(entry.name.utf8), into: &buffer)
+                buffer.writeString(" ")
+                guard let value = entry.value else {
+                    buffer.writeString("NIL")
+                    continue
+                }
+                if value.contains(0) {
+                    buffer.writeString("~{\(value.count)}\r\n")
+                    buffer.writeBytes(value)
+                } else {
+                    IMAPWriter.writeString(value, into: &buffer)
+                }
+            }
+            buffer.writeString(")")
+        case .fetch(let set, let attributes, let modifiers, _):
+            buffer.writeString(" \(set) (\(attributes.map(\.description).joined(separator: " ")))")
+            modifiers.write(into: &buffer)
+        case .store(let set, let unchangedSince, let action, _):
+            buffer.writeString(" \(set)")
+            if let unchangedSince { buffer.writeString(" (UNCHANGEDSINCE \(unchangedSince))") }
+            buffer.writeString(" \(action)")
+        case .search(let search, _):
+            buffer.writeString(" ")
+            search.write(into: &buffer)
+        case .copy(let set, let mailbox, _), .move(let set, let mailbox, _):
+            buffer.writeString(" \(set)")
+            Self.writeAStrings([mailbox.bytes], into: &buffer)
+        }
+    }
+
+    /// ` a b c`: each astring after a space.
+    private static func writeAStrings(_ values: [[UInt8]], into buffer: inout ByteBuffer) {
+        for value in values {
+            buffer.writeString(" ")
+            IMAPWriter.writeAString(value, into: &buffer)
         }
     }
 }

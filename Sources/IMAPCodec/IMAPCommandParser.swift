@@ -65,14 +65,22 @@ public enum IMAPCommandParser {
             }
             guard !capabilities.isEmpty else { throw .syntax("ENABLE needs at least one capability") }
             return .enable(capabilities)
-        case "SELECT", "EXAMINE", "CREATE", "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
-            // select = "SELECT" SP mailbox ; likewise the others
+        case "SELECT", "EXAMINE":
+            // select = "SELECT" SP mailbox [select-params]   ; RFC 4466, RFC 7162
+            try IMAPGrammar.parseSpace(&cursor)
+            let mailbox = try IMAPGrammar.parseMailbox(&cursor)
+            let parameters = try parseSelectParameters(&cursor)
+            return verb == "SELECT" ? .select(mailbox, parameters) : .examine(mailbox, parameters)
+        case "CREATE":
+            // create = "CREATE" SP mailbox [create-params]   ; RFC 4466, RFC 6154
+            try IMAPGrammar.parseSpace(&cursor)
+            let mailbox = try IMAPGrammar.parseMailbox(&cursor)
+            return .create(mailbox, specialUse: try parseCreateParameters(&cursor))
+        case "DELETE", "SUBSCRIBE", "UNSUBSCRIBE":
+            // delete = "DELETE" SP mailbox ; likewise the others
             try IMAPGrammar.parseSpace(&cursor)
             let mailbox = try IMAPGrammar.parseMailbox(&cursor)
             switch verb {
-            case "SELECT": return .select(mailbox, SelectParameters())
-            case "EXAMINE": return .examine(mailbox, SelectParameters())
-            case "CREATE": return .create(mailbox, specialUse: [])
             case "DELETE": return .delete(mailbox)
             case "SUBSCRIBE": return .subscribe(mailbox)
             default: return .unsubscribe(mailbox)
@@ -114,17 +122,56 @@ public enum IMAPCommandParser {
                 guard cursor.consume(UInt8(ascii: ")")) else { throw .syntax("expected ) after ID parameters") }
             }
             return .id(pairs)
+        case "LIST": return .list(try parseList(&cursor))
+        case "LSUB": return try parseLSub(&cursor)
+        case "APPEND": return try parseAppend(&cursor)
+        case "FETCH": return try parseFetch(&cursor, uid: false)
+        case "STORE": return try parseStore(&cursor, uid: false)
+        case "SEARCH": return .search(try parseSearch(&cursor), uid: false)
+        case "COPY", "MOVE": return try parseCopyOrMove(verb, &cursor, uid: false)
+        case "COMPRESS":
+            // compress = "COMPRESS" SP algorithm   ; RFC 4978, algorithm = atom
+            try IMAPGrammar.parseSpace(&cursor)
+            return .compress(try IMAPGrammar.parseAtom(&cursor).uppercased())
+        case "GETACL", "SETACL", "DELETEACL", "LISTRIGHTS", "MYRIGHTS": return try parseACL(verb, &cursor)
+        case "GETQUOTA", "GETQUOTAROOT", "SETQUOTA": return try parseQuota(verb, &cursor)
+        case "GETMETADATA": return try parseGetMetadata(&cursor)
+        case "SETMETADATA": return try parseSetMetadata(&cursor)
         case "UID":
+            // uid = "UID" SP ("COPY" / "MOVE" / "FETCH" / "SEARCH" / "STORE" / "EXPUNGE") SP …
             try IMAPGrammar.parseSpace(&cursor)
             let sub = try IMAPGrammar.parseAtom(&cursor).uppercased()
-            guard sub == "EXPUNGE" else { throw .unknownCommand("UID \(sub)") }
-            // uid-expunge = "UID" SP "EXPUNGE" SP sequence-set   (RFC 4315)
-            try IMAPGrammar.parseSpace(&cursor)
-            return .uidExpunge(try IMAPGrammar.parseSequenceSet(&cursor))
+            switch sub {
+            case "FETCH": return try parseFetch(&cursor, uid: true)
+            case "STORE": return try parseStore(&cursor, uid: true)
+            case "SEARCH": return .search(try parseSearch(&cursor), uid: true)
+            case "COPY", "MOVE": return try parseCopyOrMove(sub, &cursor, uid: true)
+            case "EXPUNGE":
+                // uid-expunge = "UID" SP "EXPUNGE" SP sequence-set   (RFC 4315)
+                try IMAPGrammar.parseSpace(&cursor)
+                return .uidExpunge(try IMAPGrammar.parseSequenceSet(&cursor))
+            default: throw .unknownCommand("UID \(sub)")
+            }
         case "":
             throw .syntax("missing command")
         default:
             throw .unknownCommand(verb)
         }
+    }
+
+    /// ```
+    /// copy = "COPY" SP sequence-set SP mailbox
+    /// move = "MOVE" SP sequence-set SP mailbox   ; RFC 6851
+    /// ```
+    static func parseCopyOrMove(
+        _ verb: String,
+        _ cursor: inout ParseCursor,
+        uid: Bool
+    ) throws(IMAPParseError) -> IMAPCommand {
+        try IMAPGrammar.parseSpace(&cursor)
+        let set = try IMAPGrammar.parseSequenceSet(&cursor)
+        try IMAPGrammar.parseSpace(&cursor)
+        let mailbox = try IMAPGrammar.parseMailbox(&cursor)
+        return verb == "COPY" ? .copy(set, mailbox, uid: uid) : .move(set, mailbox, uid: uid)
     }
 }

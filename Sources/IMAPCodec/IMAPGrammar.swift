@@ -1,3 +1,4 @@
+import MailCore
 import WireCore
 
 /// Character classes and primitive productions of RFC 9051 §9, over a complete command frame
@@ -132,6 +133,118 @@ public enum IMAPGrammar {
         }
         if nonZero && value == 0 { throw .syntax("expected a non-zero number") }
         return value
+    }
+
+    /// `number64 = 1*DIGIT` (RFC 9051, fits 63 bits); `mod-sequence-value` is the same range.
+    static func parseNumber64(_ cursor: inout ParseCursor, nonZero: Bool = false) throws(IMAPParseError) -> UInt64 {
+        let digits = cursor.consume(while: { $0 >= 48 && $0 <= 57 })
+        guard !digits.isEmpty, digits.count <= 19, let value = UInt64(String(decoding: digits, as: UTF8.self)),
+            value <= UInt64(Int64.max)
+        else { throw .syntax("expected a 63-bit number") }
+        if nonZero && value == 0 { throw .syntax("expected a non-zero number") }
+        return value
+    }
+
+    /// Consumes the next atom if it equals `word` (case-insensitively) and is not followed by
+    /// more atom characters; nothing otherwise.
+    static func consumeKeyword(_ cursor: inout ParseCursor, _ word: String) -> Bool {
+        let saved = cursor.position
+        guard cursor.consume(caseInsensitive: word) else { return false }
+        if let next = cursor.peek(), isAtomChar(next) {
+            cursor.reset(to: saved)
+            return false
+        }
+        return true
+    }
+
+    /// `"(" … ")"` around a non-empty, space-separated list of `element`s.
+    static func parseParenthesised<T>(
+        _ cursor: inout ParseCursor,
+        what: String,
+        _ element: (inout ParseCursor) throws(IMAPParseError) -> T
+    ) throws(IMAPParseError) -> [T] {
+        guard cursor.consume(UInt8(ascii: "(")) else { throw .syntax("expected ( before \(what)") }
+        var items: [T] = []
+        repeat {
+            items.append(try element(&cursor))
+            guard items.count <= maxListItems else { throw .syntax("too many \(what)") }
+        } while cursor.consume(UInt8(ascii: " "))
+        guard cursor.consume(UInt8(ascii: ")")) else { throw .syntax("expected ) after \(what)") }
+        return items
+    }
+
+    /// `flag-list` with every flag validated by `MailCore.Flag` (`\Recent` and unknown system
+    /// flags are refused).
+    static func parseFlags(_ cursor: inout ParseCursor) throws(IMAPParseError) -> [Flag] {
+        try parseFlagList(&cursor).map { (name) throws(IMAPParseError) -> Flag in
+            guard let flag = Flag(name) else { throw .syntax("invalid flag \(name)") }
+            return flag
+        }
+    }
+
+    /// ```
+    /// date      = date-text / DQUOTE date-text DQUOTE
+    /// date-text = date-day "-" date-month "-" date-year
+    /// date-day  = 1*2DIGIT
+    /// date-month = "Jan" / "Feb" / "Mar" / "Apr" / "May" / "Jun" / "Jul" / "Aug" / "Sep" / "Oct" / "Nov" / "Dec"
+    /// date-year = 4DIGIT
+    /// ```
+    static func parseDate(_ cursor: inout ParseCursor) throws(IMAPParseError) -> IMAPDate {
+        let saved = cursor.position
+        let quoted = cursor.consume(UInt8(ascii: "\""))
+        let day = cursor.consume(while: { $0 >= 48 && $0 <= 57 })
+        guard (1...2).contains(day.count), let dayValue = Int(String(decoding: day, as: UTF8.self)),
+            (1...31).contains(dayValue), cursor.consume(UInt8(ascii: "-"))
+        else {
+            cursor.reset(to: saved)
+            throw .syntax("expected a date like 1-Feb-2026")
+        }
+        let monthText = String(decoding: cursor.consume(while: isAlpha), as: UTF8.self).lowercased()
+        let dash = cursor.consume(UInt8(ascii: "-"))
+        let year = cursor.consume(while: { $0 >= 48 && $0 <= 57 })
+        guard let month = monthNames.firstIndex(of: monthText), dash, year.count == 4,
+            let yearValue = Int(String(decoding: year, as: UTF8.self)),
+            !quoted || cursor.consume(UInt8(ascii: "\""))
+        else {
+            cursor.reset(to: saved)
+            throw .syntax("expected a date like 1-Feb-2026")
+        }
+        return IMAPDate(year: yearValue, month: month + 1, day: dayValue)
+    }
+
+    static let monthNames = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
+
+    static func isAlpha(_ c: UInt8) -> Bool { (c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z") }
+
+    /// ```
+    /// date-time = DQUOTE date-day-fixed "-" date-month "-" date-year SP time SP zone DQUOTE
+    /// date-day-fixed = (SP DIGIT) / 2DIGIT
+    /// time = 2DIGIT ":" 2DIGIT ":" 2DIGIT
+    /// zone = ("+" / "-") 4DIGIT
+    /// ```
+    /// Returns the text between the quotes, as written.
+    static func parseDateTime(_ cursor: inout ParseCursor) throws(IMAPParseError) -> String {
+        let saved = cursor.position
+        let text = (try? parseString(&cursor)) ?? []
+        // dd-Mon-yyyy hh:mm:ss +zzzz: 26 bytes, fixed positions.
+        let pattern = Array("d#-aaa-####_##:##:##_s####".utf8)
+        let valid =
+            text.count == pattern.count
+            && zip(text, pattern).allSatisfy { c, p in
+                switch p {
+                case UInt8(ascii: "#"): c >= 48 && c <= 57
+                case UInt8(ascii: "d"): c == 32 || (c >= 48 && c <= 57)
+                case UInt8(ascii: "a"): isAlpha(c)
+                case UInt8(ascii: "_"): c == 32
+                case UInt8(ascii: "s"): c == UInt8(ascii: "+") || c == UInt8(ascii: "-")
+                default: c == p
+                }
+            } && monthNames.contains(String(decoding: text[3..<6], as: UTF8.self).lowercased())
+        guard valid else {
+            cursor.reset(to: saved)
+            throw .syntax("expected a date-time like \"17-Jul-1996 02:44:25 -0700\"")
+        }
+        return String(decoding: text, as: UTF8.self)
     }
 
     /// ```

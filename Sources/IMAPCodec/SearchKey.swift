@@ -1,4 +1,5 @@
 import MailCore
+import NIOCore
 
 /// A calendar date as IMAP writes it (`date-day "-" date-month "-" date-year`), no time zone.
 public struct IMAPDate: Hashable, Sendable, Comparable {
@@ -77,5 +78,104 @@ public struct SearchCommand: Hashable, Sendable {
         self.returnOptions = returnOptions
         self.charset = charset
         self.key = key
+    }
+}
+
+// MARK: - Encoding
+
+extension IMAPDate: CustomStringConvertible {
+    /// `d-Mon-yyyy`, e.g. `1-Feb-2026`.
+    public var description: String {
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        let month = (1...12).contains(month) ? months[month - 1] : "Jan"
+        return "\(day)-\(month)-\(year)"
+    }
+}
+
+extension SearchKey {
+    /// Writes the key; a nested `.and` is parenthesised, the top-level one is not.
+    func write(into buffer: inout ByteBuffer, topLevel: Bool = false) {
+        func string(_ name: String, _ value: [UInt8]) {
+            buffer.writeString(name + " ")
+            IMAPWriter.writeAString(value, into: &buffer)
+        }
+        switch self {
+        case .all: buffer.writeString("ALL")
+        case .answered: buffer.writeString("ANSWERED")
+        case .deleted: buffer.writeString("DELETED")
+        case .draft: buffer.writeString("DRAFT")
+        case .flagged: buffer.writeString("FLAGGED")
+        case .seen: buffer.writeString("SEEN")
+        case .recent: buffer.writeString("RECENT")
+        case .new: buffer.writeString("NEW")
+        case .old: buffer.writeString("OLD")
+        case .unanswered: buffer.writeString("UNANSWERED")
+        case .undeleted: buffer.writeString("UNDELETED")
+        case .undraft: buffer.writeString("UNDRAFT")
+        case .unflagged: buffer.writeString("UNFLAGGED")
+        case .unseen: buffer.writeString("UNSEEN")
+        case .keyword(let flag): buffer.writeString("KEYWORD \(flag.name)")
+        case .unkeyword(let flag): buffer.writeString("UNKEYWORD \(flag.name)")
+        case .bcc(let value): string("BCC", value)
+        case .cc(let value): string("CC", value)
+        case .from(let value): string("FROM", value)
+        case .to(let value): string("TO", value)
+        case .subject(let value): string("SUBJECT", value)
+        case .body(let value): string("BODY", value)
+        case .text(let value): string("TEXT", value)
+        case .header(let name, let value):
+            string("HEADER", Array(name.utf8))
+            buffer.writeString(" ")
+            IMAPWriter.writeAString(value, into: &buffer)
+        case .before(let date): buffer.writeString("BEFORE \(date)")
+        case .on(let date): buffer.writeString("ON \(date)")
+        case .since(let date): buffer.writeString("SINCE \(date)")
+        case .sentBefore(let date): buffer.writeString("SENTBEFORE \(date)")
+        case .sentOn(let date): buffer.writeString("SENTON \(date)")
+        case .sentSince(let date): buffer.writeString("SENTSINCE \(date)")
+        case .larger(let size): buffer.writeString("LARGER \(size)")
+        case .smaller(let size): buffer.writeString("SMALLER \(size)")
+        case .uid(let set): buffer.writeString("UID \(set)")
+        case .sequence(let set): buffer.writeString(set.description)
+        case .modSeq(let value): buffer.writeString("MODSEQ \(value)")
+        case .older(let seconds): buffer.writeString("OLDER \(seconds)")
+        case .younger(let seconds): buffer.writeString("YOUNGER \(seconds)")
+        case .emailID(let id): buffer.writeString("EMAILID \(id)")
+        case .threadID(let id): buffer.writeString("THREADID \(id)")
+        case .not(let key):
+            buffer.writeString("NOT ")
+            key.write(into: &buffer)
+        case .or(let left, let right):
+            buffer.writeString("OR ")
+            left.write(into: &buffer)
+            buffer.writeString(" ")
+            right.write(into: &buffer)
+        case .and(let keys):
+            guard !keys.isEmpty else {
+                buffer.writeString("ALL")
+                return
+            }
+            if !topLevel { buffer.writeString("(") }
+            for (index, key) in keys.enumerated() {
+                if index > 0 { buffer.writeString(" ") }
+                key.write(into: &buffer)
+            }
+            if !topLevel { buffer.writeString(")") }
+        }
+    }
+}
+
+extension SearchCommand {
+    /// `[RETURN (opts) ][CHARSET cs ]keys`
+    func write(into buffer: inout ByteBuffer) {
+        if let returnOptions {
+            buffer.writeString("RETURN (\(returnOptions.map(\.rawValue).joined(separator: " "))) ")
+        }
+        if let charset {
+            buffer.writeString("CHARSET ")
+            IMAPWriter.writeAString(Array(charset.utf8), into: &buffer)
+            buffer.writeString(" ")
+        }
+        key.write(into: &buffer, topLevel: true)
     }
 }

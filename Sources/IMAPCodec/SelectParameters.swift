@@ -1,3 +1,5 @@
+import NIOCore
+
 /// SELECT/EXAMINE parameters (RFC 7162 CONDSTORE and QRESYNC).
 public struct SelectParameters: Hashable, Sendable {
     /// `QRESYNC (uidvalidity modseq [known-uids [seq-match-data]])`
@@ -39,5 +41,22 @@ public struct SelectParameters: Hashable, Sendable {
     public init(condStore: Bool = false, qresync: QResync? = nil) {
         self.condStore = condStore
         self.qresync = qresync
+    }
+}
+
+// MARK: - Encoding
+
+extension SelectParameters {
+    /// ` (CONDSTORE QRESYNC (…))`, or nothing for the defaults.
+    func write(into buffer: inout ByteBuffer) {
+        var items: [String] = []
+        if condStore { items.append("CONDSTORE") }
+        if let qresync {
+            var text = "QRESYNC (\(qresync.uidValidity) \(qresync.modSeq)"
+            if let known = qresync.knownUIDs { text += " \(known)" }
+            if let match = qresync.sequenceMatch { text += " (\(match.sequences) \(match.uids))" }
+            items.append(text + ")")
+        }
+        if !items.isEmpty { buffer.writeString(" (\(items.joined(separator: " ")))") }
     }
 }

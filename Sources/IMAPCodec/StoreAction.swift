@@ -16,3 +16,18 @@ public struct StoreAction: Hashable, Sendable {
         self.flags = flags
     }
 }
+
+// MARK: - Encoding
+
+extension StoreAction: CustomStringConvertible {
+    /// `[+|-]FLAGS[.SILENT] (flags)`
+    public var description: String {
+        let sign =
+            switch mode {
+            case .add: "+"
+            case .remove: "-"
+            case .replace: ""
+            }
+        return sign + (silent ? "FLAGS.SILENT" : "FLAGS") + " (\(flags.map(\.name).joined(separator: " ")))"
+    }
+}

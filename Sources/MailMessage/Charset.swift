@@ -10,7 +10,7 @@ public enum Charset {
     public static func decode(_ bytes: some Collection<UInt8>, charset: String) -> String {
         let name = charset.lowercased().trimmingCharacters(in: .whitespaces)
         switch name {
-        case "utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968", "":
+        case _ where utf8Names.contains(name):
             return String(decoding: bytes, as: UTF8.self)
         case "iso-8859-1", "latin1", "iso_8859-1", "l1":
             return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
@@ -22,6 +22,15 @@ public enum Charset {
             }
             return String(decoding: bytes, as: UTF8.self)
         }
+    }
+
+    /// Charsets whose bytes are read as UTF-8 (US-ASCII is a subset; 8-bit bytes in it are
+    /// most often UTF-8 in practice).
+    static let utf8Names: Set<String> = ["utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968", ""]
+
+    /// Whether ``decode(_:charset:)`` reads `charset` as UTF-8, so callers may skip it.
+    static func decodesAsUTF8(_ charset: String) -> Bool {
+        utf8Names.contains(charset.lowercased().trimmingCharacters(in: .whitespaces))
     }
 
     static func foundationEncoding(_ name: String) -> String.Encoding? {

@@ -23,18 +23,52 @@ enum CaseFolding {
                 index += 1
                 continue
             }
-            // A run of non-ASCII bytes: decode it as scalars and map each one.
+            // A run of non-ASCII bytes: decode it to scalars and map each one.
             var end = index + 1
             while end < count, bytes[end] >= 0x80 { end += 1 }
-            let run = String(decoding: UnsafeBufferPointer(rebasing: bytes[index..<end]), as: UTF8.self)
-            for scalar in run.unicodeScalars {
-                if scalar.properties.changesWhenLowercased {
-                    out += scalar.properties.lowercaseMapping.utf8
-                } else if let encoded = UTF8.encode(scalar) {
-                    out += encoded
+            var iterator = UnsafeBufferPointer(rebasing: bytes[index..<end]).makeIterator()
+            var decoder = UTF8()
+            decoding: while true {
+                switch decoder.decode(&iterator) {
+                case .scalarValue(let scalar): appendFolded(scalar, to: &out)
+                case .error: out += [0xEF, 0xBF, 0xBD]
+                case .emptyInput: break decoding
                 }
             }
             index = end
+        }
+    }
+
+    /// Appends ISO-8859-1 (or, with `windows1252`, windows-1252) text lower-cased as UTF-8,
+    /// without building a String.
+    static func appendFolded(latin1 bytes: UnsafeBufferPointer<UInt8>, windows1252: Bool, to out: inout [UInt8]) {
+        for byte in bytes {
+            if byte < 0x80 {
+                out.append(byte &+ (byte >= 65 && byte <= 90 ? 32 : 0))
+            } else if windows1252 && byte < 0xA0 {
+                appendFolded(Charset.windows1252(byte), to: &out)
+            } else {
+                appendFolded(Unicode.Scalar(byte), to: &out)
+            }
+        }
+    }
+
+    /// One scalar's lowercase mapping; Latin-1 without a property lookup.
+    static func appendFolded(_ scalar: Unicode.Scalar, to out: inout [UInt8]) {
+        var value = scalar.value
+        if value < 0x100 {
+            // In Latin-1 only A–Z and À–Þ (but not ×) change, by 0x20.
+            if (value >= 0x41 && value <= 0x5A) || (value >= 0xC0 && value <= 0xDE && value != 0xD7) { value += 0x20 }
+            if value < 0x80 {
+                out.append(UInt8(value))
+            } else {
+                out.append(UInt8(0xC0 | value >> 6))
+                out.append(UInt8(0x80 | value & 0x3F))
+            }
+        } else if scalar.properties.changesWhenLowercased {
+            out += scalar.properties.lowercaseMapping.utf8
+        } else if let encoded = UTF8.encode(scalar) {
+            out += encoded
         }
     }
 

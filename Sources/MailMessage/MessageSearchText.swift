@@ -130,6 +130,16 @@ public final class MessageSearchText {
         return out
     }
 
+    /// Appends `bytes` in `charset`, folded; the common charsets without building a String.
+    static func appendFolded(_ bytes: UnsafeBufferPointer<UInt8>, charset: String, to out: inout [UInt8]) {
+        switch Charset.directDecoding(charset) {
+        case .utf8: CaseFolding.appendFolded(utf8: bytes, to: &out)
+        case .latin1: CaseFolding.appendFolded(latin1: bytes, windows1252: false, to: &out)
+        case .windows1252: CaseFolding.appendFolded(latin1: bytes, windows1252: true, to: &out)
+        case nil: CaseFolding.appendFolded(Charset.decode(bytes, charset: charset), to: &out)
+        }
+    }
+
     /// Appends the folded text of every text part in `part`, each followed by a line feed so
     /// that no match spans two parts' text.
     private func appendText(of part: MIMEPart, to out: inout [UInt8]) {
@@ -149,20 +159,12 @@ public final class MessageSearchText {
         switch encoding {
         case .sevenBit, .eightBit, .binary, .unknown:
             // Undecodable text is still searched as it stands.
-            if Charset.decodesAsUTF8(charset) {
-                message.withUnsafeBufferPointer {
-                    CaseFolding.appendFolded(utf8: UnsafeBufferPointer(rebasing: $0[lower..<upper]), to: &out)
-                }
-            } else {
-                CaseFolding.appendFolded(Charset.decode(message[lower..<upper], charset: charset), to: &out)
+            message.withUnsafeBufferPointer {
+                Self.appendFolded(UnsafeBufferPointer(rebasing: $0[lower..<upper]), charset: charset, to: &out)
             }
         case .base64, .quotedPrintable:
             let decoded = encoding.decode(message[lower..<upper]) ?? []
-            if Charset.decodesAsUTF8(charset) {
-                CaseFolding.appendFolded(decoded, to: &out)
-            } else {
-                CaseFolding.appendFolded(Charset.decode(decoded, charset: charset), to: &out)
-            }
+            decoded.withUnsafeBufferPointer { Self.appendFolded($0, charset: charset, to: &out) }
         }
         out.append(UInt8(ascii: "\n"))
     }

@@ -149,6 +149,21 @@ import Testing
         #expect(message.bodyContains("GRÜßE"))
     }
 
+    @Test func windows1252Body() {
+        var bytes = Array("Content-Type: text/plain; charset=windows-1252\r\n\r\n".utf8)
+        bytes += [0x8A, 0x6B, 0x6F, 0x64, 0x61, 0x20, 0x93, 0xC9, 0x54, 0xC9, 0x94]  // Škoda “ÉTÉ”
+        let message = MessageSearchText(bytes)
+        #expect(message.bodyContains("škoda \u{201C}été\u{201D}"))
+    }
+
+    @Test func invalidUTF8IsSearchedAroundTheDamage() {
+        let bytes = Array("Subject: x\r\n\r\nbefore ".utf8) + [0xFF, 0xC3] + Array(" AFTER".utf8)
+        let message = MessageSearchText(bytes)
+        #expect(message.bodyContains("before"))
+        #expect(message.bodyContains("after"))
+        #expect(message.bodyContains("\u{FFFD}"))
+    }
+
     @Test func eightBitUTF8Body() {
         let message = Self.search(
             "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\nÀ BIENTÔT"

@@ -9,18 +9,37 @@ import Foundation
 public enum Charset {
     public static func decode(_ bytes: some Collection<UInt8>, charset: String) -> String {
         let name = charset.lowercased().trimmingCharacters(in: .whitespaces)
-        switch name {
-        case "utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968", "":
+        switch directDecoding(name) {
+        case .utf8:
             return String(decoding: bytes, as: UTF8.self)
-        case "iso-8859-1", "latin1", "iso_8859-1", "l1":
+        case .latin1:
             return String(String.UnicodeScalarView(bytes.map { Unicode.Scalar($0) }))
-        case "windows-1252", "cp1252":
+        case .windows1252:
             return String(String.UnicodeScalarView(bytes.map { windows1252($0) }))
-        default:
+        case nil:
             if let encoding = foundationEncoding(name), let text = String(data: Data(bytes), encoding: encoding) {
                 return text
             }
             return String(decoding: bytes, as: UTF8.self)
+        }
+    }
+
+    /// The charsets decoded here rather than by Foundation.
+    enum Direct {
+        /// UTF-8, and US-ASCII (a subset; 8-bit bytes in it are most often UTF-8 in practice).
+        case utf8
+        case latin1
+        case windows1252
+    }
+
+    /// How `charset` is decoded when it is one of the ``Direct`` ones, so that callers with
+    /// their own fast paths (SEARCH's case folding) agree with ``decode(_:charset:)``.
+    static func directDecoding(_ charset: String) -> Direct? {
+        switch charset.lowercased().trimmingCharacters(in: .whitespaces) {
+        case "utf-8", "utf8", "us-ascii", "ascii", "ansi_x3.4-1968", "": .utf8
+        case "iso-8859-1", "latin1", "iso_8859-1", "l1": .latin1
+        case "windows-1252", "cp1252": .windows1252
+        default: nil
         }
     }
 

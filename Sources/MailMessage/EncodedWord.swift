@@ -81,7 +81,12 @@ public enum EncodedWord {
     /// Quoted-printable bytes (RFC 2045 §6.7; in headers "_" is a space, RFC 2047 §4.2).
     public static func quoted(_ input: [UInt8], underscoreIsSpace: Bool) -> [UInt8] {
         var out: [UInt8] = []
-        var i = 0
+        appendQuoted(input[...], underscoreIsSpace: underscoreIsSpace, to: &out)
+        return out
+    }
+
+    /// Decodes `=XX` escapes in `input` onto `out`; a malformed escape is kept as it is.
+    static func appendQuoted(_ input: ArraySlice<UInt8>, underscoreIsSpace: Bool, to out: inout [UInt8]) {
         func hex(_ c: UInt8) -> UInt8? {
             switch c {
             case 48...57: c - 48
@@ -90,9 +95,10 @@ public enum EncodedWord {
             default: nil
             }
         }
-        while i < input.count {
+        var i = input.startIndex
+        while i < input.endIndex {
             let c = input[i]
-            if c == UInt8(ascii: "="), i + 2 < input.count, let h = hex(input[i + 1]), let l = hex(input[i + 2]) {
+            if c == UInt8(ascii: "="), i + 2 < input.endIndex, let h = hex(input[i + 1]), let l = hex(input[i + 2]) {
                 out.append(h << 4 | l)
                 i += 3
             } else if c == UInt8(ascii: "_") && underscoreIsSpace {
@@ -103,6 +109,5 @@ public enum EncodedWord {
                 i += 1
             }
         }
-        return out
     }
 }

@@ -37,41 +37,56 @@ public struct MessageHeader: Sendable {
     /// Byte offset of the body (after the blank line), or the message length if there is none.
     public private(set) var bodyOffset: Int
 
-    /// Named limit: header fields parsed; further fields are ignored.
+    /// Named limit: header fields kept; further fields are skipped, though the header still
+    /// ends at its blank line.
     public static let maxFields = 10_000
 
     public init(parsing bytes: some Collection<UInt8>) {
-        let data = Array(bytes)
-        var index = 0
+        // Arrays and their slices are read in place: a part's header must not cost a copy of
+        // its body.
+        if let slice = bytes as? ArraySlice<UInt8> {
+            self.init(slice: slice)
+        } else if let array = bytes as? [UInt8] {
+            self.init(slice: array[...])
+        } else {
+            self.init(slice: Array(bytes)[...])
+        }
+    }
+
+    init(slice data: ArraySlice<UInt8>) {
+        var index = data.startIndex
         var current: (name: String, value: [UInt8])?
         bodyOffset = data.count
-        while index < data.count {
+        while index < data.endIndex {
             var end = index
-            while end < data.count, data[end] != UInt8(ascii: "\n") { end += 1 }
-            let next = min(end + 1, data.count)
+            while end < data.endIndex, data[end] != UInt8(ascii: "\n") { end += 1 }
+            let next = min(end + 1, data.endIndex)
             var lineEnd = end
             if lineEnd > index, data[lineEnd - 1] == UInt8(ascii: "\r") { lineEnd -= 1 }
             if lineEnd == index {
-                bodyOffset = next
+                bodyOffset = next - data.startIndex
                 break
             }
             let first = data[index]
             if first == UInt8(ascii: " ") || first == UInt8(ascii: "\t"), current != nil {
-                current!.value += Array(data[index..<next])
+                current!.value += data[index..<next]
             } else if let colon = data[index..<lineEnd].firstIndex(of: UInt8(ascii: ":")), colon > index,
                 data[index..<colon].allSatisfy({ $0 >= 33 && $0 <= 126 })
             {
-                if let done = current { fields.append(Field(name: done.name, rawValue: done.value)) }
+                if let done = current, fields.count < Self.maxFields {
+                    fields.append(Field(name: done.name, rawValue: done.value))
+                }
                 current = (String(decoding: data[index..<colon], as: UTF8.self), Array(data[(colon + 1)..<next]))
             } else {
                 // Not a header line: the header section has ended without a blank line.
-                bodyOffset = index
+                bodyOffset = index - data.startIndex
                 break
             }
-            if fields.count >= Self.maxFields { break }
             index = next
         }
-        if let done = current { fields.append(Field(name: done.name, rawValue: done.value)) }
+        if let done = current, fields.count < Self.maxFields {
+            fields.append(Field(name: done.name, rawValue: done.value))
+        }
     }
 
     /// The first field with this name (case-insensitive).

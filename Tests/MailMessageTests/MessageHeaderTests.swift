@@ -26,6 +26,20 @@ import Testing
         #expect(header.first("Subject")?.unfoldedValue == "café")
     }
 
+    @Test func fieldsBeyondTheLimitAreSkippedButTheHeaderStillEnds() {
+        let text = String(repeating: "X: y\r\n", count: MessageHeader.maxFields + 5) + "\r\nbody"
+        let header = MessageHeader(parsing: Array(text.utf8))
+        #expect(header.fields.count == MessageHeader.maxFields)
+        #expect(header.bodyOffset == text.utf8.count - 4)
+    }
+
+    @Test func slicesAreReadInPlace() {
+        let bytes = Array("junk\r\nA: 1\r\n\r\nbody".utf8)
+        let header = MessageHeader(parsing: bytes[6...])
+        #expect(header.fields.map(\.name) == ["A"])
+        #expect(header.bodyOffset == 8, "offsets are relative to the slice")
+    }
+
     @Test func emptyInputHasNoFields() {
         let header = MessageHeader(parsing: [UInt8]())
         #expect(header.fields.isEmpty && header.bodyOffset == 0)

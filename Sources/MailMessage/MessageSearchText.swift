@@ -1,0 +1,171 @@
+/// A SEARCH string, case-folded once so that it can be matched against many messages.
+public struct SearchString: Hashable, Sendable {
+    /// The string as the client sent it, already decoded from the command's charset.
+    public let text: String
+    let folded: [UInt8]
+
+    public init(_ text: String) {
+        self.text = text
+        self.folded = CaseFolding.folded(text)
+    }
+
+    public var isEmpty: Bool { folded.isEmpty }
+}
+
+/// The searchable text of one message for SEARCH's HEADER, SUBJECT, FROM, TO, CC, BCC, BODY
+/// and TEXT keys (RFC 9051 §6.4.4): case-insensitive substring matching over decoded text.
+///
+/// Header values are unfolded and their RFC 2047 encoded words decoded. The body is every
+/// `text/*` part (a message without MIME is one text part), including those of attached
+/// messages, with its transfer encoding undone and its charset converted; other parts are
+/// skipped. Each is built on first use and then kept, so build one per message and evaluate
+/// the whole search key against it.
+///
+/// Matching folds case by Unicode's lowercase mapping: `GRÜßE` finds `grüße`, `GRÜSSE` does
+/// not, and no Unicode normalization is applied.
+///
+/// ```
+/// C: A3 SEARCH CHARSET UTF-8 SUBJECT "grüße" BODY "invoice"
+/// S: * SEARCH 2 7
+/// ```
+///
+/// Not `Sendable`: one search task owns it.
+public final class MessageSearchText {
+    let message: [UInt8]
+    private var parsedStructure: MIMEPart?
+    private var parsedHeader: MessageHeader?
+    /// Each field's ASCII-lower-cased name and its folded, decoded value, in message order.
+    private var foldedFields: [(name: [UInt8], value: [UInt8])]?
+    /// Every field as `name: value` lines, folded, for TEXT.
+    private var foldedHeader: [UInt8]?
+    private var foldedBody: [UInt8]?
+
+    /// - Parameter structure: `MIMEPart.parse(message)` if the caller has it already.
+    public init(_ message: [UInt8], structure: MIMEPart? = nil) {
+        self.message = message
+        self.parsedStructure = structure
+        self.parsedHeader = structure?.header
+    }
+
+    /// The top-level header; parsing it does not need the MIME structure.
+    public var header: MessageHeader {
+        if let parsedHeader { return parsedHeader }
+        let header = MessageHeader(parsing: message)
+        parsedHeader = header
+        return header
+    }
+
+    var structure: MIMEPart {
+        if let parsedStructure { return parsedStructure }
+        let structure = MIMEPart.parse(message)
+        parsedStructure = structure
+        parsedHeader = structure.header
+        return structure
+    }
+
+    /// The calendar date of the Date field, for SENTBEFORE, SENTON and SENTSINCE.
+    public var sentDate: CalendarDay? { header.sentDate }
+
+    /// `HEADER field string`, and SUBJECT, FROM, TO, CC, BCC: whether a field of this name
+    /// (ASCII case-insensitive) contains `needle` in its decoded value. An empty needle
+    /// matches every message that has the field. For address fields the decoded value holds
+    /// both display names and addresses, so either can be searched.
+    public func headerContains(field: String, _ needle: SearchString) -> Bool {
+        let name = MessageSection.asciiLowercased(field)
+        return fields.contains { $0.name == name && CaseFolding.contains($0.value, needle.folded) }
+    }
+
+    public func headerContains(field: String, _ needle: String) -> Bool {
+        headerContains(field: field, SearchString(needle))
+    }
+
+    /// `BODY string`: whether the decoded text of the message's text parts contains `needle`.
+    public func bodyContains(_ needle: SearchString) -> Bool {
+        CaseFolding.contains(body, needle.folded)
+    }
+
+    public func bodyContains(_ needle: String) -> Bool { bodyContains(SearchString(needle)) }
+
+    /// `TEXT string`: whether the decoded header (every field, names included) or the body
+    /// contains `needle`.
+    public func textContains(_ needle: SearchString) -> Bool {
+        CaseFolding.contains(headerText, needle.folded) || bodyContains(needle)
+    }
+
+    public func textContains(_ needle: String) -> Bool { textContains(SearchString(needle)) }
+
+    // MARK: - Building the folded text
+
+    private var fields: [(name: [UInt8], value: [UInt8])] {
+        if let foldedFields { return foldedFields }
+        let built = header.fields.map { field -> (name: [UInt8], value: [UInt8]) in
+            var value = field.unfoldedValue
+            // Only values that may hold an encoded word pay for decoding.
+            if value.utf8.count >= 8, value.contains("=?") { value = EncodedWord.decode(value) }
+            return (MessageSection.asciiLowercased(field.name), CaseFolding.folded(value))
+        }
+        foldedFields = built
+        return built
+    }
+
+    private var headerText: [UInt8] {
+        if let foldedHeader { return foldedHeader }
+        var out: [UInt8] = []
+        for field in fields {
+            out += field.name
+            out += [UInt8(ascii: ":"), UInt8(ascii: " ")]
+            out += field.value
+            out.append(UInt8(ascii: "\n"))
+        }
+        foldedHeader = out
+        return out
+    }
+
+    private var body: [UInt8] {
+        if let foldedBody { return foldedBody }
+        var out: [UInt8] = []
+        out.reserveCapacity(message.count)
+        appendText(of: structure, to: &out)
+        foldedBody = out
+        return out
+    }
+
+    /// Appends `bytes` in `charset`, folded; the common charsets without building a String.
+    static func appendFolded(_ bytes: UnsafeBufferPointer<UInt8>, charset: String, to out: inout [UInt8]) {
+        switch Charset.directDecoding(charset) {
+        case .utf8: CaseFolding.appendFolded(utf8: bytes, to: &out)
+        case .latin1: CaseFolding.appendFolded(latin1: bytes, windows1252: false, to: &out)
+        case .windows1252: CaseFolding.appendFolded(latin1: bytes, windows1252: true, to: &out)
+        case nil: CaseFolding.appendFolded(Charset.decode(bytes, charset: charset), to: &out)
+        }
+    }
+
+    /// Appends the folded text of every text part in `part`, each followed by a line feed so
+    /// that no match spans two parts' text.
+    private func appendText(of part: MIMEPart, to out: inout [UInt8]) {
+        if !part.parts.isEmpty {
+            for child in part.parts { appendText(of: child, to: &out) }
+            return
+        }
+        if let inner = part.encapsulated.first {
+            appendText(of: inner, to: &out)
+            return
+        }
+        guard part.contentType.type == "text" else { return }
+        let lower = max(0, min(part.bodyStart, message.count))
+        let upper = max(lower, min(part.bodyEnd, message.count))
+        let charset = part.contentType.parameters["charset"] ?? "us-ascii"
+        let encoding = ContentTransferEncoding(header: part.header)
+        switch encoding {
+        case .sevenBit, .eightBit, .binary, .unknown:
+            // Undecodable text is still searched as it stands.
+            message.withUnsafeBufferPointer {
+                Self.appendFolded(UnsafeBufferPointer(rebasing: $0[lower..<upper]), charset: charset, to: &out)
+            }
+        case .base64, .quotedPrintable:
+            let decoded = encoding.decode(message[lower..<upper]) ?? []
+            decoded.withUnsafeBufferPointer { Self.appendFolded($0, charset: charset, to: &out) }
+        }
+        out.append(UInt8(ascii: "\n"))
+    }
+}

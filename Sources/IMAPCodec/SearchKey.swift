@@ -1,20 +1,9 @@
+import MailMessage
 import MailCore
 import NIOCore
 
 /// A calendar date as IMAP writes it (`date-day "-" date-month "-" date-year`), no time zone.
-public struct IMAPDate: Hashable, Sendable, Comparable {
-    public var year: Int
-    public var month: Int
-    public var day: Int
-
-    public init(year: Int, month: Int, day: Int) {
-        self.year = year
-        self.month = month
-        self.day = day
-    }
-
-    public static func < (a: IMAPDate, b: IMAPDate) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
-}
+public typealias IMAPDate = CalendarDay
 
 /// A SEARCH criterion (RFC 9051 §6.4.4, RFC 7162 MODSEQ, RFC 5032 WITHIN, RFC 8474).
 ///

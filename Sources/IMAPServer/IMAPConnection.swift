@@ -153,14 +153,6 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Handles every complete frame in `pending`; false once the session must end.
     func processInput() async throws -> Bool {
         while true {
-            if append != nil {
-                let state = try await continueAppend()
-                switch state {
-                case .needMoreInput: return true
-                case .finished: continue
-                case .closeConnection: return false
-                }
-            }
             let frameEvents = decoder.decode(&pending)
             if frameEvents.isEmpty { return true }
             for (index, event) in frameEvents.enumerated() {
@@ -177,17 +169,13 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
                     pending.clear()
                     decoder = IMAPFrameDecoder(limits: configuration.frameLimits)
                     return true
-                case .streamAppend:
-                    // The decoder paused on an APPEND message literal; the rest of this batch
-                    // is empty by construction.
-                    break
                 }
             }
         }
     }
 
     enum FrameOutcome {
-        case `continue`, stop, streamAppend
+        case `continue`, stop
         /// A layer change: drop the rest of the input up to this byte count.
         case discardRest(through: Int)
     }

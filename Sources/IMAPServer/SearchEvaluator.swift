@@ -29,7 +29,19 @@ struct SearchEvaluator {
         }
     }
 
-    func text(_ bytes: [UInt8]) -> String { Charset.decode(bytes, charset: charset) }
+    /// Search strings decoded and case-folded once per SEARCH, not once per message.
+    final class Needles {
+        var cache: [[UInt8]: SearchString] = [:]
+    }
+
+    let needles = Needles()
+
+    func text(_ bytes: [UInt8]) -> SearchString {
+        if let known = needles.cache[bytes] { return known }
+        let needle = SearchString(Charset.decode(bytes, charset: charset))
+        needles.cache[bytes] = needle
+        return needle
+    }
 
     /// Whether message `seq` matches; `message` is nil unless ``needsMessage(_:)`` said so.
     func matches(_ key: SearchKey, seq: Int, message: MessageSearchText?) -> Bool {
@@ -88,7 +100,5 @@ struct SearchEvaluator {
         return IMAPDate(year: year, month: month, day: day)
     }
 
-    static func date(_ sent: (year: Int, month: Int, day: Int)) -> IMAPDate {
-        IMAPDate(year: sent.year, month: sent.month, day: sent.day)
-    }
+    static func date(_ sent: CalendarDay) -> IMAPDate { sent }
 }

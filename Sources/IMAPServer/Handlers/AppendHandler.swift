@@ -19,10 +19,6 @@ struct AppendInProgress {
     var failure: Completion?
 }
 
-enum AppendProgress {
-    case needMoreInput, finished, closeConnection
-}
-
 extension IMAPSessionRunner {
     /// The target of an APPEND: it must exist (else TRYCREATE) and allow `i`.
     func appendTarget(_ argument: MailboxArgument) async -> Result<Mailbox, Completion> {
@@ -118,12 +114,118 @@ extension IMAPSessionRunner {
         return .ok("APPEND completed", .appendUID(uidValidity: first.uidValidity.rawValue, uids: uids))
     }
 
-    /// Streaming APPEND events from the frame decoder (wired when the decoder streams).
+    /// Streaming APPEND (RFC 9051 §6.3.12, MULTIAPPEND RFC 3502): each message literal goes to
+    /// the store's staging area chunk by chunk as the decoder hands it over.
     func handleAppendEvent(_ event: IMAPFrameDecoder.Event) async throws -> FrameOutcome {
-        .continue
+        switch event {
+        case .appendMessageBegin(let prefix, let size, let synchronizing):
+            if let failure = await beginAppendMessage(prefix: prefix, size: size) {
+                decoder.rejectAppendMessage()
+                let tag = append?.tag ?? IMAPCommandParser.tag(of: prefix)
+                await abandonAppend()
+                reply(tag, failure)
+                if failure.status == .bad { session.badCommandReceived() }
+                return session.tooManyErrors ? bye("Too many errors") : .continue
+            }
+            decoder.acceptAppendMessage()
+            if synchronizing {
+                IMAPResponse.continuation("Ready for literal data").write(into: &out)
+                try await flush()
+            }
+            return .continue
+        case .appendMessageBytes(let bytes):
+            guard let staging = append?.staging else { return .continue }
+            do {
+                try await staging.write(bytes)
+            } catch {
+                append?.failure = Completion(error)
+                await staging.discard()
+                append?.staging = nil
+            }
+            return .continue
+        case .appendMessageEnd:
+            guard let staging = append?.staging else { return .continue }
+            append?.staging = nil
+            do {
+                let message = try await staging.finish()
+                if var current = append {
+                    current.staged.append((message, current.flags, current.internalDate))
+                    append = current
+                }
+            } catch {
+                append?.failure = Completion(error)
+            }
+            return .continue
+        case .appendEnd:
+            guard let current = append else { return .continue }
+            append = nil
+            let completion: Completion
+            if let failure = current.failure {
+                completion = failure
+            } else {
+                completion = await commitAppend(current.staged, to: current.mailbox)
+            }
+            if completion.status != .bad { session.commandCompleted() }
+            await refresh(allowExpunge: true)
+            tagged(current.tag, completion)
+            return .continue
+        case .appendMalformed(let tag):
+            await abandonAppend()
+            session.badCommandReceived()
+            reply(tag, .bad("Malformed APPEND: expected another message or the end of the command"))
+            return session.tooManyErrors ? bye("Too many errors") : .continue
+        default:
+            return .continue
+        }
     }
 
-    func continueAppend() async throws -> AppendProgress {
-        .finished
+    /// Checks one announced message (and, for the first, the command and its mailbox) and
+    /// opens its staging writer; returns the refusal otherwise.
+    private func beginAppendMessage(prefix: ByteBuffer, size: Int) async -> Completion? {
+        let arguments: AppendMessage
+        if append == nil {
+            let tag: String
+            let mailboxArgument: MailboxArgument
+            do {
+                (tag, mailboxArgument, arguments) = try IMAPCommandParser.parseAppendStart(prefix)
+            } catch {
+                return .bad(error.text)
+            }
+            if case .refuse(let status, let code, let text) = session.commandReceived(.append(mailboxArgument, [])) {
+                return Completion(status: status, code: code, text: text)
+            }
+            switch await appendTarget(mailboxArgument) {
+            case .failure(let completion): return completion
+            case .success(let mailbox): append = AppendInProgress(tag: tag, mailbox: mailbox)
+            }
+        } else {
+            do {
+                arguments = try IMAPCommandParser.parseAppendNext(prefix)
+            } catch {
+                return .bad(error.text)
+            }
+        }
+        guard size > 0 else { return .no("Empty message", .cannot) }
+        guard size <= configuration.maxMessageSize else {
+            return .no("Message too large (APPENDLIMIT \(configuration.maxMessageSize))", .tooBig)
+        }
+        switch appendArguments(arguments) {
+        case .failure(let completion): return completion
+        case .success(let (flags, date)):
+            append?.flags = flags
+            append?.internalDate = date
+        }
+        do {
+            append?.staging = try await store.beginMessage()
+        } catch {
+            return Completion(error)
+        }
+        return nil
+    }
+
+    /// Drops a failed APPEND's staged data.
+    func abandonAppend() async {
+        await append?.staging?.discard()
+        append = nil
     }
 }

@@ -171,6 +171,7 @@ extension IMAPCommandParser {
         }
     }
 
+    /// The search keys followed by `SP` and an argument (the others stand alone).
     static let searchKeysWithArguments: Set<String> = [
         "BCC", "CC", "FROM", "TO", "SUBJECT", "BODY", "TEXT", "HEADER", "KEYWORD", "UNKEYWORD", "BEFORE", "ON",
         "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER", "UID", "NOT", "OR", "MODSEQ", "OLDER",

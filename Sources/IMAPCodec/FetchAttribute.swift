@@ -85,6 +85,7 @@ extension FetchAttribute: CustomStringConvertible {
         }
     }
 
+    /// `section-part`: `1.2.3`, empty for the whole message.
     static func partText(_ part: [Int]) -> String { part.map(String.init).joined(separator: ".") }
 }
 

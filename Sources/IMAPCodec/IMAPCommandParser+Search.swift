@@ -34,7 +34,8 @@ extension IMAPCommandParser {
         var charset: String?
         if IMAPGrammar.consumeKeyword(&cursor, "CHARSET") {
             try IMAPGrammar.parseSpace(&cursor)
-            if cursor.peek() == UInt8(ascii: "\"") {
+            // charset = atom / quoted; a literal is taken too, as the writer may use one.
+            if cursor.peek() == UInt8(ascii: "\"") || cursor.peek() == UInt8(ascii: "{") {
                 charset = String(decoding: try IMAPGrammar.parseString(&cursor), as: UTF8.self)
             } else {
                 charset = try IMAPGrammar.parseAtom(&cursor)
@@ -144,7 +145,8 @@ extension IMAPCommandParser {
             try IMAPGrammar.parseSpace(&cursor)
             return .or(left, try parseSearchKey(&cursor, depth: depth + 1))
         case "MODSEQ":
-            if cursor.peek() == UInt8(ascii: "\"") {
+            // charset = atom / quoted; a literal is taken too, as the writer may use one.
+            if cursor.peek() == UInt8(ascii: "\"") || cursor.peek() == UInt8(ascii: "{") {
                 // entry-name = entry-flag-name = DQUOTE "/flags/" attr-flag DQUOTE; ignored by the search.
                 let entry = try IMAPGrammar.parseString(&cursor)
                 guard entry.starts(with: Array("/flags/".utf8)) else { throw .syntax("MODSEQ entry must be /flags/…") }
@@ -169,6 +171,7 @@ extension IMAPCommandParser {
         }
     }
 
+    /// The search keys followed by `SP` and an argument (the others stand alone).
     static let searchKeysWithArguments: Set<String> = [
         "BCC", "CC", "FROM", "TO", "SUBJECT", "BODY", "TEXT", "HEADER", "KEYWORD", "UNKEYWORD", "BEFORE", "ON",
         "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER", "UID", "NOT", "OR", "MODSEQ", "OLDER",

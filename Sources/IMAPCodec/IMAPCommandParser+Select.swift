@@ -88,5 +88,6 @@ extension IMAPCommandParser {
         return uses
     }
 
+    /// The `use-attr` values RFC 6154 §2 defines, in its spelling.
     static let specialUses = ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"]
 }

@@ -212,8 +212,10 @@ public enum IMAPGrammar {
         return IMAPDate(year: yearValue, month: month + 1, day: dayValue)
     }
 
+    /// `date-month`, lower-cased for case-insensitive comparison.
     static let monthNames = ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
 
+    /// `ALPHA` (RFC 5234).
     static func isAlpha(_ c: UInt8) -> Bool { (c | 0x20) >= UInt8(ascii: "a") && (c | 0x20) <= UInt8(ascii: "z") }
 
     /// ```

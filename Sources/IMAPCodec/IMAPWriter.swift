@@ -12,7 +12,8 @@ public enum IMAPWriter {
         }
     }
 
-    /// A string: quoted when it is short printable 7-bit text needing no escapes, else a literal.
+    /// A string: quoted when it is short printable 7-bit text needing no escapes, else a literal
+    /// (literal8 when it holds NUL).
     public static func writeString(_ bytes: [UInt8], into buffer: inout ByteBuffer) {
         // As Cyrus does: strings that would need escapes go as literals, which every client reads.
         let quotable =
@@ -23,7 +24,8 @@ public enum IMAPWriter {
             buffer.writeBytes(bytes)
             buffer.writeString("\"")
         } else {
-            buffer.writeString("{\(bytes.count)}\r\n")
+            // A literal may not hold NUL (RFC 9051 CHAR8); only literal8 (RFC 3516) can.
+            buffer.writeString("\(bytes.contains(0) ? "~" : ""){\(bytes.count)}\r\n")
             buffer.writeBytes(bytes)
         }
     }

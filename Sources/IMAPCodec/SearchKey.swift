@@ -77,7 +77,9 @@ extension IMAPDate: CustomStringConvertible {
     public var description: String {
         let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         let month = (1...12).contains(month) ? months[month - 1] : "Jan"
-        return "\(day)-\(month)-\(year)"
+        // date-year = 4DIGIT
+        let digits = String(year)
+        return "\(day)-\(month)-" + String(repeating: "0", count: max(0, 4 - digits.count)) + digits
     }
 }
 
@@ -162,7 +164,12 @@ extension SearchCommand {
         }
         if let charset {
             buffer.writeString("CHARSET ")
-            IMAPWriter.writeAString(Array(charset.utf8), into: &buffer)
+            let bytes = Array(charset.utf8)
+            if !bytes.isEmpty, bytes.allSatisfy(IMAPGrammar.isAtomChar) {
+                buffer.writeBytes(bytes)
+            } else {
+                IMAPWriter.writeString(bytes, into: &buffer)
+            }
             buffer.writeString(" ")
         }
         key.write(into: &buffer, topLevel: true)

@@ -412,6 +412,27 @@ import Testing
         )
     }
 
+    /// Forms the mutation fuzzing found writing back to something unparsable.
+    @Test func writerRegressions() throws {
+        func written(_ command: IMAPCommand) -> String {
+            var buffer = ByteBuffer()
+            TaggedCommand(tag: "t", command: command).write(into: &buffer)
+            return String(buffer: buffer)
+        }
+        // charset = atom / quoted: "]" is an astring character but not an atom character.
+        #expect(
+            written(.search(SearchCommand(charset: "]x", key: .all), uid: false)) == "t SEARCH CHARSET \"]x\" ALL\r\n"
+        )
+        // Only literal8 may carry NUL.
+        #expect(written(.getQuota(root: [0])) == "t GETQUOTA ~{1}\r\n\0\r\n")
+        // date-year = 4DIGIT
+        #expect(
+            written(.search(SearchCommand(key: .on(IMAPDate(year: 33, month: 1, day: 2))), uid: false))
+                == "t SEARCH ON 2-Jan-0033\r\n"
+        )
+        #expect(try parse("a LIST \"\" \"\"") == .list(ListCommand(reference: [], patterns: [[]])))
+    }
+
     @Test(arguments: [
         ("a SELECT INBOX (BOGUS)", "unknown SELECT parameter BOGUS"),
         ("a SELECT INBOX ()", "expected an atom"),

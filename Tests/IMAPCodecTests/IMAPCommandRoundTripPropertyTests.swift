@@ -138,4 +138,36 @@ import Testing
             #expect((try? IMAPCommandParser.parse(wire)) == parsed, "\(line)")
         }
     }
+
+    /// The valid table lines with one fragment inserted, deleted or replaced at a random place:
+    /// deep parser paths must throw rather than crash, and accepted mutants must round-trip.
+    @Test func mutatedValidCommandsNeverCrashAndAcceptedOnesRoundTrip() async {
+        let lines = IMAPCommandParserCommandsTests.table.map { Array($0.0.utf8) }
+        let fragments = [
+            " ", "(", ")", "[", "]", "<", ">", ".", ":", ",", "*", "$", "\"", "0", "9", "\\", "{1}\r\nx",
+            "~{1}\r\n\u{0}",
+            "NOT ", "OR ", "ALL", "MIME", "HEADER.FIELDS (A)", "TEXT", "\r\n", "é",
+        ].map { Array($0.utf8) }
+        await propertyCheck(
+            count: 3000,
+            input: Gen.int(in: 0...(lines.count - 1)),
+            Gen.int(in: 0...400),
+            Gen.int(in: 0...2),
+            Gen.int(in: 0...(fragments.count - 1))
+        ) { lineIndex, position, operation, fragmentIndex in
+            var bytes = lines[lineIndex]
+            let at = position % (bytes.count + 1)
+            let fragment = fragments[fragmentIndex]
+            switch operation {
+            case 0: bytes.insert(contentsOf: fragment, at: at)
+            case 1: bytes.removeSubrange(at..<min(bytes.count, at + fragment.count))
+            default: bytes.replaceSubrange(at..<min(bytes.count, at + fragment.count), with: fragment)
+            }
+            guard let parsed = try? IMAPCommandParser.parse(ByteBuffer(bytes: bytes)) else { return }
+            var wire = ByteBuffer()
+            parsed.write(into: &wire)
+            wire.moveWriterIndex(to: wire.writerIndex - 2)
+            #expect((try? IMAPCommandParser.parse(wire)) == parsed, "\(String(decoding: bytes, as: UTF8.self))")
+        }
+    }
 }

@@ -1,8 +1,11 @@
 /// A calendar date without time or zone: what SENTBEFORE, SENTON and SENTSINCE compare
 /// (RFC 9051 §6.4.4: the Date header "disregarding time and timezone").
 public struct CalendarDay: Hashable, Sendable, Comparable {
+    /// The year with its century, as obsolete two-digit years are read (RFC 5322 §4.3).
     public var year: Int
+    /// 1–12.
     public var month: Int
+    /// 1–31, as written (not checked against the month's length).
     public var day: Int
 
     public init(year: Int, month: Int, day: Int) {

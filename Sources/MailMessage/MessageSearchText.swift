@@ -9,6 +9,7 @@ public struct SearchString: Hashable, Sendable {
         self.folded = CaseFolding.folded(text)
     }
 
+    /// Whether the string is empty (it then matches everything it is searched in).
     public var isEmpty: Bool { folded.isEmpty }
 }
 
@@ -17,8 +18,9 @@ public struct SearchString: Hashable, Sendable {
 ///
 /// Header values are unfolded and their RFC 2047 encoded words decoded. The body is every
 /// `text/*` part (a message without MIME is one text part), including those of attached
-/// messages, with its transfer encoding undone and its charset converted; other parts are
-/// skipped. Each is built on first use and then kept, so build one per message and evaluate
+/// messages (but not their headers), with its transfer encoding undone and its charset
+/// converted; other parts, preambles and epilogues are skipped, and HTML is searched as it
+/// stands, tags included. Each is built on first use and then kept, so build one per message and evaluate
 /// the whole search key against it.
 ///
 /// Matching folds case by Unicode's lowercase mapping: `GRÜßE` finds `grüße`, `GRÜSSE` does
@@ -75,6 +77,7 @@ public final class MessageSearchText {
         return fields.contains { $0.name == name && CaseFolding.contains($0.value, needle.folded) }
     }
 
+    /// `headerContains(field:_:)` for a needle used once (a ``SearchString`` folds it once).
     public func headerContains(field: String, _ needle: String) -> Bool {
         headerContains(field: field, SearchString(needle))
     }
@@ -84,6 +87,7 @@ public final class MessageSearchText {
         CaseFolding.contains(body, needle.folded)
     }
 
+    /// `bodyContains(_:)` for a needle used once (a ``SearchString`` folds it once).
     public func bodyContains(_ needle: String) -> Bool { bodyContains(SearchString(needle)) }
 
     /// `TEXT string`: whether the decoded header (every field, names included) or the body
@@ -92,6 +96,7 @@ public final class MessageSearchText {
         CaseFolding.contains(headerText, needle.folded) || bodyContains(needle)
     }
 
+    /// `textContains(_:)` for a needle used once (a ``SearchString`` folds it once).
     public func textContains(_ needle: String) -> Bool { textContains(SearchString(needle)) }
 
     // MARK: - Building the folded text

@@ -145,7 +145,9 @@ public enum CorvidServer {
                     logger: logger
                 )
             }
-            announce("\(implicit ? "imaps" : "imap ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STARTTLS)")")
+            announce(
+                "\(implicit ? "imaps" : "imap ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STARTTLS)")"
+            )
             services.append(service)
         }
         return services

@@ -32,7 +32,9 @@ final class LMTPService: Service {
         let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
             channel.eventLoop.makeCompletedFuture {
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                try channel.pipeline.syncOperations.addHandler(IdleCloser(farewell: "421 4.4.2 Idle timeout, closing connection\r\n"))
+                try channel.pipeline.syncOperations.addHandler(
+                    IdleCloser(farewell: "421 4.4.2 Idle timeout, closing connection\r\n")
+                )
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }

@@ -20,11 +20,13 @@ struct StoreAuthenticator: IMAPAuthenticator {
         }
         let cache = self.cache
         let verifier = account.passwordVerifier
-        return (try? await pool.runIfActive {
-            cache.verify(user: name.name, password: password, verifier: verifier, now: SQLiteMailStore.systemTime())
-        }) ?? false
+        return
+            (try? await pool.runIfActive {
+                cache.verify(user: name.name, password: password, verifier: verifier, now: SQLiteMailStore.systemTime())
+            }) ?? false
     }
 
     /// A verifier no password matches, made once.
-    static let decoy: String = (try? PasswordHasher().makeVerifier(password: "corvid-decoy-\(UInt64.random(in: 0...UInt64.max))")) ?? ""
+    static let decoy: String =
+        (try? PasswordHasher().makeVerifier(password: "corvid-decoy-\(UInt64.random(in: 0...UInt64.max))")) ?? ""
 }

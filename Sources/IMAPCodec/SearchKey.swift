@@ -1,5 +1,5 @@
-import MailMessage
 import MailCore
+import MailMessage
 import NIOCore
 
 /// A calendar date as IMAP writes it (`date-day "-" date-month "-" date-year`), no time zone.

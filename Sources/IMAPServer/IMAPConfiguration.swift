@@ -16,7 +16,7 @@ public struct IMAPConfiguration: Sendable {
     /// Whether STARTTLS can be offered (a TLS context exists).
     public var startTLSAvailable: Bool
     /// Whether COMPRESS=DEFLATE can be offered (the transport supports it).
-    public var compressionAvailable: Bool = false
+    public var compressionAvailable: Bool
     /// `maxmessagesize`: the APPENDLIMIT, in bytes.
     public var maxMessageSize: Int
     /// Framing limits (line length, literal size, command size, literal count).
@@ -40,6 +40,7 @@ public struct IMAPConfiguration: Sendable {
         unixHierarchySep: Bool = true,
         allowPlaintext: Bool = false,
         startTLSAvailable: Bool = false,
+        compressionAvailable: Bool = false,
         maxMessageSize: Int = 50 * 1024 * 1024,
         frameLimits: IMAPFrameDecoder.Limits = IMAPFrameDecoder.Limits(),
         maxCommandsPerSession: Int = 10_000_000,
@@ -54,6 +55,7 @@ public struct IMAPConfiguration: Sendable {
         self.unixHierarchySep = unixHierarchySep
         self.allowPlaintext = allowPlaintext
         self.startTLSAvailable = startTLSAvailable
+        self.compressionAvailable = compressionAvailable
         self.maxMessageSize = maxMessageSize
         self.frameLimits = frameLimits
         self.maxCommandsPerSession = maxCommandsPerSession

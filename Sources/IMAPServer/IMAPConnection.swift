@@ -59,7 +59,13 @@ public struct IMAPConnection: Sendable {
         IMAPMetrics.connections.increment()
         IMAPMetrics.activeConnections.increment()
         defer { IMAPMetrics.activeConnections.decrement() }
-        let runner = IMAPSessionRunner(connection: self, events: events, transport: transport, tlsActive: tlsActive, logger: logger)
+        let runner = IMAPSessionRunner(
+            connection: self,
+            events: events,
+            transport: transport,
+            tlsActive: tlsActive,
+            logger: logger
+        )
         defer { runner.stopWatching() }
         try await runner.run()
     }
@@ -101,7 +107,11 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     static var flushThreshold: Int { 256 * 1024 }
 
     func run() async throws {
-        untagged(status: .ok, code: .capability(session.capabilities), text: "\(configuration.serverName) Corvid IMAP server ready")
+        untagged(
+            status: .ok,
+            code: .capability(session.capabilities),
+            text: "\(configuration.serverName) Corvid IMAP server ready"
+        )
         try await flush()
         loop: while true {
             switch await events.next() {
@@ -164,8 +174,11 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
                 case .discardRest(let through):
                     // STARTTLS / COMPRESS: anything the client sent after the command, before
                     // the new layer, is plaintext injection; it is dropped, never executed.
-                    let dropped = pending.readableBytes + events.discardInput(through: through) + (frameEvents.count - index - 1)
-                    if dropped > 0 { logger.notice("dropped input sent before the layer change", metadata: ["bytes": "\(dropped)"]) }
+                    let dropped =
+                        pending.readableBytes + events.discardInput(through: through) + (frameEvents.count - index - 1)
+                    if dropped > 0 {
+                        logger.notice("dropped input sent before the layer change", metadata: ["bytes": "\(dropped)"])
+                    }
                     pending.clear()
                     decoder = IMAPFrameDecoder(limits: configuration.frameLimits)
                     return true

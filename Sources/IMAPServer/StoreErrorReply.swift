@@ -8,8 +8,12 @@ struct Completion: Error, Sendable {
     var code: IMAPResponseCode?
     var text: String
 
-    static func ok(_ text: String, _ code: IMAPResponseCode? = nil) -> Completion { Completion(status: .ok, code: code, text: text) }
-    static func no(_ text: String, _ code: IMAPResponseCode? = nil) -> Completion { Completion(status: .no, code: code, text: text) }
+    static func ok(_ text: String, _ code: IMAPResponseCode? = nil) -> Completion {
+        Completion(status: .ok, code: code, text: text)
+    }
+    static func no(_ text: String, _ code: IMAPResponseCode? = nil) -> Completion {
+        Completion(status: .no, code: code, text: text)
+    }
     static func bad(_ text: String, _ code: IMAPResponseCode? = nil) -> Completion {
         Completion(status: .bad, code: code, text: text)
     }

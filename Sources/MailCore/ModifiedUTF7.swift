@@ -25,7 +25,8 @@ public enum ModifiedUTF7 {
             var index = 0
             while index < bytes.count {
                 let chunk = Array(bytes[index..<min(index + 3, bytes.count)])
-                let value = (UInt32(chunk[0]) << 16) | (UInt32(chunk.count > 1 ? chunk[1] : 0) << 8)
+                let value =
+                    (UInt32(chunk[0]) << 16) | (UInt32(chunk.count > 1 ? chunk[1] : 0) << 8)
                     | UInt32(chunk.count > 2 ? chunk[2] : 0)
                 let characters = chunk.count + 1
                 for position in 0..<characters {

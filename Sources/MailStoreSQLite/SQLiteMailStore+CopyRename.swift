@@ -38,7 +38,9 @@ extension SQLiteMailStore {
         }
         let fromID = try mailboxID(db, source)
         let toID = try mailboxID(db, destination)
-        let select = try db.cachedStatement(sql: "SELECT * FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0")
+        let select = try db.cachedStatement(
+            sql: "SELECT * FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0"
+        )
         var records: [MessageRecord] = []
         for uid in uids.sorted() {
             if let row = try Row.fetchOne(select, arguments: [fromID, Int64(uid.rawValue)]) {
@@ -82,7 +84,8 @@ extension SQLiteMailStore {
         )
         if let root = to.quotaRoot {
             try db.execute(
-                sql: "UPDATE quotaroots SET storage_used = storage_used + ?, messages_used = messages_used + ? WHERE root = ?",
+                sql:
+                    "UPDATE quotaroots SET storage_used = storage_used + ?, messages_used = messages_used + ? WHERE root = ?",
                 arguments: [bytes, records.count, root]
             )
         }
@@ -126,7 +129,8 @@ extension SQLiteMailStore {
             guard !destination.isSelfOrDescendant(of: source) else {
                 throw MailStoreError(.invalidArgument, "cannot rename \(source) into itself")
             }
-            if let owner = destination.owner, !destination.isInbox, try Self.fetchMailbox(db, .inbox(of: owner)) == nil {
+            if let owner = destination.owner, !destination.isInbox, try Self.fetchMailbox(db, .inbox(of: owner)) == nil
+            {
                 throw MailStoreError(.nonexistent, "the INBOX of \(owner) does not exist")
             }
             let rows = try Row.fetchAll(
@@ -144,7 +148,11 @@ extension SQLiteMailStore {
                     throw MailStoreError(.alreadyExists, "mailbox \(newName) already exists")
                 }
                 let id: Int64 = row["id"]
-                if let old = try String.fetchOne(db, sql: "SELECT quotaroot FROM mailboxes WHERE id = ?", arguments: [id]) {
+                if let old = try String.fetchOne(
+                    db,
+                    sql: "SELECT quotaroot FROM mailboxes WHERE id = ?",
+                    arguments: [id]
+                ) {
                     roots.insert(old)
                 }
                 try db.execute(
@@ -160,7 +168,10 @@ extension SQLiteMailStore {
                 )
                 guard let renamed = try Self.fetchMailbox(db, newName) else { continue }
                 let modseq = renamed.highestModSeq.next
-                try db.execute(sql: "UPDATE mailboxes SET foldermodseq = ? WHERE id = ?", arguments: [Int64(modseq.rawValue), id])
+                try db.execute(
+                    sql: "UPDATE mailboxes SET foldermodseq = ? WHERE id = ?",
+                    arguments: [Int64(modseq.rawValue), id]
+                )
                 try Self.recordModification(
                     db,
                     &files,

@@ -317,7 +317,8 @@ extension SQLiteMailStore {
                     "UPDATE records SET system_flags = ?, keywords = ?, modseq = ?, last_updated = ? WHERE mailbox_id = ? AND uid = ?"
             )
             for uid in uids {
-                guard var record = try Row.fetchOne(select, arguments: [id, Int64(uid.rawValue)]).map(Self.record(from:))
+                guard
+                    var record = try Row.fetchOne(select, arguments: [id, Int64(uid.rawValue)]).map(Self.record(from:))
                 else { continue }
                 // RFC 7162 §3.1.3: a record changed after UNCHANGEDSINCE is left alone and reported.
                 if let unchangedSince, record.modSeq > unchangedSince {

@@ -5,7 +5,8 @@ import Testing
 
 /// Whole sessions against a real store: C:/S: exchanges and what they leave behind.
 @Suite struct IMAPSessionFlowTests {
-    static let message = "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: Hello there\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nThe body says grüße.\r\n"
+    static let message =
+        "From: Alice <alice@example.org>\r\nTo: bob@example.org\r\nSubject: Hello there\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\nMessage-ID: <1@example.org>\r\n\r\nThe body says grüße.\r\n"
 
     @Test func greetingAdvertisesCapabilitiesAndLoginRules() async throws {
         let server = try await IMAPTestServer(configuration: IMAPConfiguration(allowPlaintext: false))
@@ -70,9 +71,10 @@ import Testing
         #expect(store[0] == "* 1 FETCH (FLAGS (\\Flagged \\Deleted \\Seen $Important))")
         let search = try await client.command("SEARCH DELETED SUBJECT hello")
         #expect(search[0] == "* SEARCH 1")
-        let text = try await client.command("UID SEARCH BODY GRÜSSE")
+        // 8-bit search strings travel as literals (RFC 9051 §4.3).
+        let text = try await client.command("UID SEARCH CHARSET UTF-8 BODY {\("GRÜSSE".utf8.count)+}\r\nGRÜSSE")
         #expect(text[0] == "* SEARCH")
-        let umlaut = try await client.command("UID SEARCH CHARSET UTF-8 BODY GRÜßE")
+        let umlaut = try await client.command("UID SEARCH CHARSET UTF-8 BODY {\("GRÜßE".utf8.count)+}\r\nGRÜßE")
         #expect(umlaut[0] == "* SEARCH 1")
         let expunge = try await client.command("EXPUNGE")
         #expect(expunge[0] == "* 1 EXPUNGE")
@@ -179,11 +181,19 @@ import Testing
         let admin = try await server.login("admin")
         let list = try await admin.command("LIST \"\" \"user/%\"")
         #expect(list.contains("* LIST (\\HasNoChildren) \"/\" \"user/alice\""))
-        #expect(try await admin.command("SETQUOTA user/alice (STORAGE 100)").first == "* QUOTA \"user/alice\" (STORAGE 0 100)")
+        #expect(
+            try await admin.command("SETQUOTA user/alice (STORAGE 100)").first
+                == "* QUOTA \"user/alice\" (STORAGE 0 100)"
+        )
         let quota = try await alice.command("GETQUOTAROOT INBOX")
         #expect(quota[0] == "* QUOTAROOT \"INBOX\" \"INBOX\"")
         #expect(quota[1] == "* QUOTA \"INBOX\" (STORAGE 0 100)")
-        #expect(try await admin.command("CREATE user/carol").last!.contains("NO"))
+        // As with cyradm's `cm user/carol`: an admin creates a user's INBOX; users cannot.
+        #expect(try await alice.command("CREATE \"Other Users/carol\"").last!.contains("NO [NOPERM]"))
+        #expect(try await admin.command("CREATE user/carol").last!.contains("OK"))
+        #expect(
+            try await admin.command("LIST \"\" user/carol").first == "* LIST (\\HasNoChildren) \"/\" \"user/carol\""
+        )
     }
 
     @Test func renameKeepsUIDValidityAndInboxRenameMovesMessages() async throws {
@@ -194,7 +204,9 @@ import Testing
         let before = try await client.command("STATUS Projects/Old (UIDVALIDITY)")
         #expect(try await client.command("RENAME Projects New").last!.contains("OK"))
         let after = try await client.command("STATUS New/Old (UIDVALIDITY)")
-        #expect(before[0].dropFirst("* STATUS \"Projects/Old\"".count) == after[0].dropFirst("* STATUS \"New/Old\"".count))
+        #expect(
+            before[0].dropFirst("* STATUS \"Projects/Old\"".count) == after[0].dropFirst("* STATUS \"New/Old\"".count)
+        )
         #expect(try await client.command("RENAME INBOX Saved").last!.contains("OK"))
         let saved = try await client.command("STATUS Saved (MESSAGES)")
         #expect(saved[0] == "* STATUS \"Saved\" (MESSAGES 1)")

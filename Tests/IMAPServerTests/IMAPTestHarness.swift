@@ -22,7 +22,13 @@ final class IMAPTestServer: Sendable {
         func authenticate(user: String, password: String) async -> Bool { password == "secret-\(user)" }
     }
 
-    init(configuration: IMAPConfiguration = IMAPConfiguration(admins: ["admin"], allowPlaintext: true, failedLoginDelay: 0.01))
+    init(
+        configuration: IMAPConfiguration = IMAPConfiguration(
+            admins: ["admin"],
+            allowPlaintext: true,
+            failedLoginDelay: 0.01
+        )
+    )
         async throws
     {
         var template = Array("/tmp/corvid-imap-XXXXXX".utf8CString)

@@ -30,7 +30,12 @@ import Testing
     }
 
     @Test func adminsSeeTheStandardNamespace() throws {
-        let map = MailboxNamespace(user: try UserName("admin"), isAdmin: true, altNamespace: true, unixHierarchySep: true)
+        let map = MailboxNamespace(
+            user: try UserName("admin"),
+            isAdmin: true,
+            altNamespace: true,
+            unixHierarchySep: true
+        )
         #expect(map.internalName(for: "user/bob/Sent")?.internalName == "user.bob.Sent")
         #expect(map.clientName(for: try MailboxName(internal: "user.bob")) == "user/bob")
         #expect(map.clientName(for: try MailboxName(internal: "news")) == "news")
@@ -49,7 +54,10 @@ import Testing
         ("inbox", "INBOX", true), ("INBOX*", "INBOX", true), ("*b", "a/b", true), ("a*c", "abc", true),
     ])
     func wildcardsMatchAsRFC9051Says(pattern: String, name: String, expected: Bool) {
-        #expect(IMAPSessionRunner<IMAPTestClient.Transport>.matches(pattern: pattern, name: name, separator: "/") == expected)
+        #expect(
+            IMAPSessionRunner<IMAPTestClient.Transport>.matches(pattern: pattern, name: name, separator: "/")
+                == expected
+        )
     }
 
     @Test(arguments: [("Grüße", "Gr&APwA3w-e"), ("a&b", "a&-b"), ("日本", "&ZeVnLA-"), ("plain", "plain")])

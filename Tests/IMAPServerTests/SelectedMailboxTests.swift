@@ -55,7 +55,11 @@ import Testing
             records: (1...3).map { record($0, modseq: 1) },
             readOnly: false
         )
-        let held = view.apply([record(1, modseq: 4, expunged: true)], mailbox: mailbox(lastUID: 3, modseq: 4), allowExpunge: false)
+        let held = view.apply(
+            [record(1, modseq: 4, expunged: true)],
+            mailbox: mailbox(lastUID: 3, modseq: 4),
+            allowExpunge: false
+        )
         #expect(held.expunged.isEmpty)
         #expect(view.count == 3)
         let later = view.apply([], mailbox: mailbox(lastUID: 3, modseq: 4), allowExpunge: true)
@@ -69,7 +73,11 @@ import Testing
             records: [record(1, modseq: 1), record(2, modseq: 2)],
             readOnly: false
         )
-        let update = view.apply([record(2, modseq: 3, flags: [.seen])], mailbox: mailbox(lastUID: 2, modseq: 3), allowExpunge: true)
+        let update = view.apply(
+            [record(2, modseq: 3, flags: [.seen])],
+            mailbox: mailbox(lastUID: 2, modseq: 3),
+            allowExpunge: true
+        )
         #expect(update.flagChanges == [2])
         #expect(view.entry(at: 2).flags.contains(.seen))
     }

@@ -17,7 +17,11 @@ extension IMAPSessionRunner {
     }
 
     /// SETACL with `+`/`-` modifiers, or with nil rights DELETEACL.
-    func setACL(_ argument: MailboxArgument, identifier rawIdentifier: [UInt8], rights rawRights: [UInt8]?) async -> Completion {
+    func setACL(
+        _ argument: MailboxArgument,
+        identifier rawIdentifier: [UInt8],
+        rights rawRights: [UInt8]?
+    ) async -> Completion {
         let mailbox: Mailbox
         switch await visibleMailbox(argument) {
         case .failure(let completion): return completion
@@ -38,13 +42,15 @@ extension IMAPSessionRunner {
                 text.removeFirst()
             }
             // RFC 4314 §2.1.1: the obsolete c and d stand for k and x/t/e.
-            let expanded = String(text.flatMap { letter -> [Character] in
-                switch letter {
-                case "c": ["c", "k"]
-                case "d": ["d", "x", "t", "e"]
-                default: [letter]
+            let expanded = String(
+                text.flatMap { letter -> [Character] in
+                    switch letter {
+                    case "c": ["c", "k"]
+                    case "d": ["d", "x", "t", "e"]
+                    default: [letter]
+                    }
                 }
-            })
+            )
             guard let requested = ACLRights(expanded) else { return .bad("Invalid rights \(text)") }
             let current = Set(String(describing: acl.rights(for: identifier) ?? .none))
             var letters: Set<Character>
@@ -75,7 +81,9 @@ extension IMAPSessionRunner {
         let identifier = String(decoding: rawIdentifier, as: UTF8.self)
         // The owner always holds l, k, x, a and c on their own mailboxes (as Cyrus says).
         let required = mailbox.name.owner?.name == identifier ? "lkxca" : ""
-        let optional = ACLRights.canonicalOrder.filter { !required.contains($0) }.map(String.init).joined(separator: " ")
+        let optional = ACLRights.canonicalOrder.filter { !required.contains($0) }.map(String.init).joined(
+            separator: " "
+        )
         untagged(
             "LISTRIGHTS \(quotedName(namespaceMap.clientName(for: mailbox.name))) \(quotedName(identifier)) \"\(required)\" \(optional)"
         )

@@ -22,7 +22,10 @@ extension IMAPSessionRunner {
         guard session.plaintextLoginAllowed else {
             return .no("LOGIN is disabled without TLS; use STARTTLS", .privacyRequired)
         }
-        return await verify(user: String(decoding: user, as: UTF8.self), password: String(decoding: password, as: UTF8.self))
+        return await verify(
+            user: String(decoding: user, as: UTF8.self),
+            password: String(decoding: password, as: UTF8.self)
+        )
     }
 
     /// AUTHENTICATE PLAIN / LOGIN (RFC 4616, SASL-IR RFC 4959). Nil while the exchange goes on.
@@ -55,7 +58,10 @@ extension IMAPSessionRunner {
         case .plain:
             return await finishPlain(decoded)
         case .loginUser:
-            authExchange = AuthExchange(tag: exchange.tag, step: .loginPassword(user: String(decoding: decoded, as: UTF8.self)))
+            authExchange = AuthExchange(
+                tag: exchange.tag,
+                step: .loginPassword(user: String(decoding: decoded, as: UTF8.self))
+            )
             IMAPResponse.continuation(Base64.encode(Array("Password:".utf8))).write(into: &out)
             return nil
         case .loginPassword(let user):

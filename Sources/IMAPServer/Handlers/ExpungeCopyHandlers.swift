@@ -7,7 +7,9 @@ extension IMAPSessionRunner {
     func expunge(uids set: SequenceSet?) async -> Completion {
         guard var selected = session.selected else { return .bad("No mailbox selected") }
         if selected.readOnly { return .no("Mailbox is read-only", .readOnly) }
-        guard let mailbox = try? await store.mailbox(selected.name) else { return .no("Mailbox does not exist", .nonexistent) }
+        guard let mailbox = try? await store.mailbox(selected.name) else {
+            return .no("Mailbox does not exist", .nonexistent)
+        }
         if let refusal = require("e", on: mailbox) { return refusal }
         var candidates = selected.entries.filter { $0.flags.contains(.deleted) }.map(\.uid)
         if let set {
@@ -44,7 +46,8 @@ extension IMAPSessionRunner {
         guard let targetName = internalName(argument) else { return .no("Invalid mailbox name", .cannot) }
         let target: Mailbox
         do {
-            guard let found = try await store.mailbox(targetName), access.has("l", on: found) || access.has("i", on: found)
+            guard let found = try await store.mailbox(targetName),
+                access.has("l", on: found) || access.has("i", on: found)
             else {
                 return .no("Mailbox does not exist", .tryCreate)
             }
@@ -55,14 +58,21 @@ extension IMAPSessionRunner {
         if let refusal = require("i", on: target) { return refusal }
         if move {
             if selected.readOnly { return .no("Mailbox is read-only", .readOnly) }
-            guard let source = try? await store.mailbox(selected.name) else { return .no("Mailbox does not exist", .nonexistent) }
+            guard let source = try? await store.mailbox(selected.name) else {
+                return .no("Mailbox does not exist", .nonexistent)
+            }
             if let refusal = require("t", on: source) ?? require("e", on: source) { return refusal }
         }
         guard !sequences.isEmpty else { return .ok("\(verb) completed (no messages)") }
         let uids = sequences.map { selected.entry(at: $0).uid }
         let result: CopyResult
         do {
-            result = try await store.copyMessages(uids: uids, from: selected.name, to: target.name, move: move && target.name != selected.name)
+            result = try await store.copyMessages(
+                uids: uids,
+                from: selected.name,
+                to: target.name,
+                move: move && target.name != selected.name
+            )
         } catch {
             return Completion(error)
         }

@@ -56,13 +56,15 @@ extension IMAPSessionRunner {
         }
 
         // Reading a body without PEEK sets \Seen (RFC 9051 §6.4.5), in one store write.
-        let setsSeen = !selected.readOnly && attributes.contains { attribute in
-            switch attribute {
-            case .rfc822, .rfc822Text: true
-            case .bodySection(_, let peek, _), .binary(_, let peek, _): !peek
-            default: false
+        let setsSeen =
+            !selected.readOnly
+            && attributes.contains { attribute in
+                switch attribute {
+                case .rfc822, .rfc822Text: true
+                case .bodySection(_, let peek, _), .binary(_, let peek, _): !peek
+                default: false
+                }
             }
-        }
         var flagsChanged = Set<Int>()
         if setsSeen {
             let unseen = targets.filter { !selected.entry(at: $0).flags.contains(.seen) }
@@ -110,7 +112,12 @@ extension IMAPSessionRunner {
     }
 
     /// Writes `* seq FETCH (...)` for one message.
-    func writeFetchResponse(_ seq: Int, _ entry: SelectedMailbox.Entry, _ attributes: [FetchAttribute], _ message: [UInt8]) {
+    func writeFetchResponse(
+        _ seq: Int,
+        _ entry: SelectedMailbox.Entry,
+        _ attributes: [FetchAttribute],
+        _ message: [UInt8]
+    ) {
         out.writeString("* \(seq) FETCH (")
         var parsed: MIMEPart?
         func part() -> MIMEPart {

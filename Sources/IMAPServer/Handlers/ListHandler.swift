@@ -113,7 +113,10 @@ extension IMAPSessionRunner {
         for mailbox in try await store.mailboxes(under: nil) {
             let visible = rights.rights(on: mailbox)
             guard visible.contains("l") else { continue }
-            names[map.clientName(for: mailbox.name)] = ListedName(name: map.clientName(for: mailbox.name), mailbox: mailbox)
+            names[map.clientName(for: mailbox.name)] = ListedName(
+                name: map.clientName(for: mailbox.name),
+                mailbox: mailbox
+            )
         }
         for subscription in try await store.subscriptions(of: session.user!) {
             let name = map.clientName(for: subscription)

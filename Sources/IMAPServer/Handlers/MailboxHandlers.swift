@@ -15,11 +15,14 @@ extension IMAPSessionRunner {
 
     /// The special-use annotation entry, as Cyrus stores it (per owner).
     static var specialUseEntry: String { "/specialuse" }
-    static var specialUseAttributes: Set<String> { ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"] }
+    static var specialUseAttributes: Set<String> {
+        ["\\All", "\\Archive", "\\Drafts", "\\Flagged", "\\Junk", "\\Sent", "\\Trash"]
+    }
 
     // MARK: SELECT / EXAMINE
 
-    func select(_ argument: MailboxArgument, _ parameters: SelectParameters, readOnly examine: Bool) async -> Completion {
+    func select(_ argument: MailboxArgument, _ parameters: SelectParameters, readOnly examine: Bool) async -> Completion
+    {
         // RFC 9051 §6.3.2: a failed SELECT leaves no mailbox selected; the old one is closed
         // first (and announced with CLOSED when QRESYNC or CONDSTORE-aware clients use it).
         if session.selected != nil {
@@ -125,7 +128,8 @@ extension IMAPSessionRunner {
         let argument = MailboxArgument(bytes)
         if argument.isInbox { return .no("INBOX always exists", .alreadyExists) }
         guard let name = internalName(argument) else { return .no("Invalid mailbox name", .cannot) }
-        for use in specialUse where !Self.specialUseAttributes.contains(where: { $0.lowercased() == use.lowercased() }) {
+        for use in specialUse where !Self.specialUseAttributes.contains(where: { $0.lowercased() == use.lowercased() })
+        {
             return .no("Unknown special-use attribute \(use)", .other("USEATTR"))
         }
         do {
@@ -154,7 +158,9 @@ extension IMAPSessionRunner {
                 _ = try await store.createMailbox(level, acl: acl)
             }
             if !specialUse.isEmpty {
-                let value = specialUse.map { use in Self.specialUseAttributes.first { $0.lowercased() == use.lowercased() }! }
+                let value = specialUse.map { use in
+                    Self.specialUseAttributes.first { $0.lowercased() == use.lowercased() }!
+                }
                 try await store.setAnnotation(
                     Annotation(
                         uid: nil,
@@ -251,7 +257,10 @@ extension IMAPSessionRunner {
         }
         if let refusal = require("r", on: mailbox) { return refusal }
         do {
-            untagged("STATUS " + quotedName(namespaceMap.clientName(for: mailbox.name)) + " (" + (try await statusItems(mailbox, items)) + ")")
+            untagged(
+                "STATUS " + quotedName(namespaceMap.clientName(for: mailbox.name)) + " ("
+                    + (try await statusItems(mailbox, items)) + ")"
+            )
             return .ok("STATUS completed")
         } catch {
             return Completion(error)

@@ -52,7 +52,9 @@ extension IMAPSessionRunner {
                 switch options.depth {
                 case .zero: depthOK = name == target
                 case .one:
-                    depthOK = name == target || (name.hasPrefix(target + "/") && !name.dropFirst(target.count + 1).contains("/"))
+                    depthOK =
+                        name == target
+                        || (name.hasPrefix(target + "/") && !name.dropFirst(target.count + 1).contains("/"))
                 case .infinity: depthOK = name == target || name.hasPrefix(target + "/")
                 }
                 guard depthOK else { continue }

@@ -10,9 +10,17 @@ extension IMAPSessionRunner {
         guard let selected = session.selected else { return .bad("No mailbox selected") }
         let charset = (command.charset ?? "UTF-8").uppercased()
         guard SearchEvaluator.supportedCharsets.contains(charset) else {
-            return .no("Unsupported charset", .other("BADCHARSET (\(SearchEvaluator.supportedCharsets.sorted().joined(separator: " ")))"))
+            return .no(
+                "Unsupported charset",
+                .other("BADCHARSET (\(SearchEvaluator.supportedCharsets.sorted().joined(separator: " ")))")
+            )
         }
-        let evaluator = SearchEvaluator(charset: charset, savedSearch: session.savedSearch, now: connection.clock(), view: selected)
+        let evaluator = SearchEvaluator(
+            charset: charset,
+            savedSearch: session.savedSearch,
+            now: connection.clock(),
+            view: selected
+        )
         let readsMessages = SearchEvaluator.needsMessage(command.key)
         var matched: [Int] = []
         for seq in 1...max(selected.count, 1) where seq <= selected.count {
@@ -37,7 +45,8 @@ extension IMAPSessionRunner {
         if effective.contains(.save) {
             // RFC 5182 §2.4: with MIN or MAX alone, only those are saved.
             let uids = matched.map { selected.entry(at: $0).uid }
-            let onlyEnds = !effective.contains(.all) && !effective.contains(.count)
+            let onlyEnds =
+                !effective.contains(.all) && !effective.contains(.count)
                 && (effective.contains(.min) || effective.contains(.max))
             if onlyEnds {
                 var kept: [UID] = []

@@ -8,7 +8,9 @@ extension IMAPSessionRunner {
         guard var selected = session.selected else { return .bad("No mailbox selected") }
         guard let sequences = resolve(set, uid: uid) else { return .bad("Invalid message sequence number") }
         if selected.readOnly { return .no("Mailbox is read-only", .readOnly) }
-        guard let mailbox = try? await store.mailbox(selected.name) else { return .no("Mailbox does not exist", .nonexistent) }
+        guard let mailbox = try? await store.mailbox(selected.name) else {
+            return .no("Mailbox does not exist", .nonexistent)
+        }
         // Rights per flag (RFC 4314 §4): \Seen needs s, \Deleted t, others w.
         let rights = access.rights(on: mailbox)
         for flag in action.flags {
@@ -56,7 +58,10 @@ extension IMAPSessionRunner {
             if uid {
                 set = UIDSet(result.modified).description
             } else {
-                set = UIDSet(ranges: result.modified.compactMap { selected.sequence(of: $0) }.map { UInt32($0)...UInt32($0) })
+                set =
+                    UIDSet(
+                        ranges: result.modified.compactMap { selected.sequence(of: $0) }.map { UInt32($0)...UInt32($0) }
+                    )
                     .description
             }
             return .ok("Conditional STORE failed for some messages", .other("MODIFIED \(set)"))

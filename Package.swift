@@ -8,7 +8,8 @@ let package = Package(
     name: "corvid",
     platforms: [.macOS(.v14)],
     products: [
-        .executable(name: "corvid", targets: ["corvid"])
+        .executable(name: "corvid", targets: ["corvid"]),
+        .executable(name: "imap-fuzz", targets: ["IMAPFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -105,6 +106,10 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+        .executableTarget(
+            name: "IMAPFuzz",
+            dependencies: ["IMAPCodec", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "MailCoreTests",

@@ -491,8 +491,17 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// The internal name for a client's mailbox argument (modified UTF-7 kept as is; 8-bit
     /// names are encoded to modified UTF-7, as Cyrus stores them).
     func internalName(_ argument: MailboxArgument) -> MailboxName? {
-        let text = ModifiedUTF7.encodeIfNeeded(argument.bytes)
-        return namespaceMap.internalName(for: text)
+        namespaceMap.internalName(for: inputName(argument.bytes))
+    }
+
+    /// A name or pattern as the client sent it, in the modified UTF-7 form names are kept in:
+    /// IMAP4rev2 clients send UTF-8 (where `&` is just `&`), IMAP4rev1 clients modified UTF-7.
+    func inputName(_ bytes: [UInt8]) -> String {
+        if session.utf8Names {
+            let text = String(decoding: bytes, as: UTF8.self)
+            return text.uppercased() == "INBOX" ? "INBOX" : ModifiedUTF7.encode(text)
+        }
+        return ModifiedUTF7.encodeIfNeeded(bytes)
     }
 
     /// A mailbox the user may see (`l` or `r`); nil (with the NONEXISTENT reply) otherwise, so

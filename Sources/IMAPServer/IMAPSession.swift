@@ -120,7 +120,7 @@ public struct IMAPSession: Sendable {
         for capability in capabilities.map({ $0.uppercased() }) {
             guard Self.enableable.contains(capability), !enabled.contains(capability) else { continue }
             enabled.insert(capability)
-            newly.append(capability)
+            newly.append(capability == "IMAP4REV2" ? "IMAP4rev2" : capability)
             if capability == "QRESYNC" {
                 // RFC 7162 §3.2.3: enabling QRESYNC implies CONDSTORE.
                 condStoreActive = true
@@ -131,13 +131,17 @@ public struct IMAPSession: Sendable {
         return newly
     }
 
-    static let enableable: Set<String> = ["CONDSTORE", "QRESYNC"]
+    static let enableable: Set<String> = ["CONDSTORE", "QRESYNC", "IMAP4REV2", "UTF8=ACCEPT"]
 
     public var qresyncEnabled: Bool { enabled.contains("QRESYNC") }
+    /// IMAP4rev2 behaviour (RFC 9051): ESEARCH replies, no RECENT, UTF-8 mailbox names.
+    public var rev2: Bool { enabled.contains("IMAP4REV2") }
+    /// Mailbox names travel as UTF-8 (IMAP4rev2 or UTF8=ACCEPT, RFC 6855).
+    public var utf8Names: Bool { rev2 || enabled.contains("UTF8=ACCEPT") }
 
     /// The capability list for the current state (RFC 9051 §7.2.2). Only what works.
     public var capabilities: [String] {
-        var caps = ["IMAP4rev1", "LITERAL+", "ID", "ENABLE", "IDLE", "SASL-IR"]
+        var caps = ["IMAP4rev1", "IMAP4rev2", "LITERAL+", "ID", "ENABLE", "IDLE", "SASL-IR"]
         if state == .notAuthenticated {
             if configuration.startTLSAvailable && !tlsActive { caps.append("STARTTLS") }
             if plaintextLoginAllowed {
@@ -152,7 +156,7 @@ public struct IMAPSession: Sendable {
             "CREATE-SPECIAL-USE", "CONDSTORE", "QRESYNC", "ESEARCH", "SEARCHRES", "STATUS=SIZE",
             "APPENDLIMIT=\(configuration.maxMessageSize)", "MULTIAPPEND", "ACL", "RIGHTS=kxten", "QUOTA",
             "QUOTA=RES-STORAGE", "QUOTA=RES-MESSAGE", "QUOTASET", "METADATA", "WITHIN", "OBJECTID", "SAVEDATE",
-            "BINARY",
+            "BINARY", "UTF8=ACCEPT",
         ]
         if configuration.compressionAvailable && !compressionActive { caps.append("COMPRESS=DEFLATE") }
         return caps

@@ -251,6 +251,26 @@ import Testing
         #expect(try await client.command("NOOP").last!.contains("OK"))
     }
 
+    @Test func imap4rev2SessionsGetESEARCHAndUTF8Names() async throws {
+        let server = try await IMAPTestServer()
+        try await server.deliver(Self.message, to: "alice")
+        let client = try await server.login("alice")
+        #expect(try await client.command("ENABLE IMAP4rev2")[0] == "* ENABLED IMAP4rev2")
+        #expect(try await client.command("CREATE \"Grüße & more\"").last!.contains("OK"))
+        let list = try await client.command("LIST \"\" \"Gr*\"")
+        #expect(list[0] == "* LIST (\\HasNoChildren) \"/\" \"Grüße & more\"")
+        let select = try await client.command("SELECT INBOX")
+        #expect(!select.contains { $0.hasSuffix("RECENT") })
+        #expect(select.contains("* LIST () \"/\" \"INBOX\""))
+        let search = try await client.command("SEARCH ALL")
+        #expect(search[0] == "* ESEARCH (TAG \"t6\") ALL 1")
+        // The same folder, seen by an IMAP4rev1 client, in modified UTF-7.
+        let old = try await server.login("alice")
+        #expect(
+            try await old.command("LIST \"\" \"Gr*\"")[0] == "* LIST (\\HasNoChildren) \"/\" \"Gr&APwA3w-e &- more\""
+        )
+    }
+
     @Test func metadataRoundTripsThroughAnnotations() async throws {
         let server = try await IMAPTestServer()
         let client = try await server.login("alice")

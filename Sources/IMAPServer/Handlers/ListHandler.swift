@@ -33,8 +33,8 @@ extension IMAPSessionRunner {
         let selectSubscribed = command.selectOptions.contains(.subscribed)
         let recursive = command.selectOptions.contains(.recursiveMatch)
         let selectSpecialUse = command.selectOptions.contains(.specialUse)
-        let reference = ModifiedUTF7.encodeIfNeeded(command.reference)
-        let patterns = command.patterns.map { reference + ModifiedUTF7.encodeIfNeeded($0) }
+        let reference = inputName(command.reference)
+        let patterns = command.patterns.map { reference + inputName($0) }
         let specialUse = await specialUseAttributes(for: names.values.compactMap(\.mailbox))
         let wantStatus: [String]? = returnOptions.lazy.compactMap {
             if case .status(let items) = $0 { return items } else { return nil }
@@ -49,7 +49,8 @@ extension IMAPSessionRunner {
             if selectSpecialUse && (listed.mailbox.flatMap { specialUse[$0.uniqueID] } == nil) { continue }
             var attributes: [String] = []
             if listed.mailbox == nil {
-                attributes.append(command.returnOptions == nil && !selectSubscribed ? "\\Noselect" : "\\NonExistent")
+                let extended = command.returnOptions != nil || selectSubscribed || session.utf8Names
+                attributes.append(extended ? "\\NonExistent" : "\\Noselect")
             }
             attributes.append(listed.hasChildren ? "\\HasChildren" : "\\HasNoChildren")
             if listed.subscribed && (selectSubscribed || returnOptions.contains(.subscribed)) {
@@ -82,7 +83,7 @@ extension IMAPSessionRunner {
         } catch {
             return Completion(error)
         }
-        let full = ModifiedUTF7.encodeIfNeeded(reference) + ModifiedUTF7.encodeIfNeeded(pattern)
+        let full = inputName(reference) + inputName(pattern)
         for name in names.keys.sorted(by: Self.listOrder) {
             guard let listed = names[name], Self.matches(pattern: full, name: name, separator: map.separator) else {
                 continue

@@ -66,8 +66,13 @@ extension IMAPSessionRunner {
             text: readOnly ? "No permanent flags permitted" : "Limited"
         )
         untagged("\(view.count) EXISTS")
-        untagged("0 RECENT")
-        if let firstUnseen { untagged(status: .ok, code: .other("UNSEEN \(firstUnseen)"), text: "First unseen") }
+        if session.utf8Names {
+            // RFC 9051 §6.3.2: the mailbox's name as the server knows it; no RECENT, no UNSEEN.
+            untagged("LIST () \"\(namespaceMap.separator)\" \(quotedName(namespaceMap.clientName(for: current.name)))")
+        } else {
+            untagged("0 RECENT")
+            if let firstUnseen { untagged(status: .ok, code: .other("UNSEEN \(firstUnseen)"), text: "First unseen") }
+        }
         untagged(status: .ok, code: .uidValidity(current.uidValidity.rawValue), text: "UIDs valid")
         untagged(status: .ok, code: .uidNext(current.lastUID + 1), text: "Predicted next UID")
         untagged(status: .ok, code: .highestModSeq(current.highestModSeq.rawValue), text: "Highest")
@@ -297,11 +302,10 @@ extension IMAPSessionRunner {
         return parts.joined(separator: " ")
     }
 
-    /// A mailbox name as a quoted string or literal (astring rules), modified UTF-7 already.
-    func quotedName(_ name: String) -> String {
-        let bytes = Array(name.utf8)
-        let quotable = bytes.allSatisfy { $0 >= 0x20 && $0 < 0x7f }
-        guard quotable else { return "{\(bytes.count)}\r\n" + name }
+    /// A mailbox name (modified UTF-7, as kept) as a quoted string: in UTF-8 for IMAP4rev2
+    /// clients, whose quoted strings may carry it (RFC 9051 `QUOTED-CHAR`).
+    func quotedName(_ stored: String) -> String {
+        let name = session.utf8Names ? (ModifiedUTF7.decode(stored) ?? stored) : stored
         var escaped = "\""
         for character in name {
             if character == "\"" || character == "\\" { escaped.append("\\") }

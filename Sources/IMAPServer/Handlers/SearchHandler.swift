@@ -35,7 +35,8 @@ extension IMAPSessionRunner {
         let mentionsModSeq = IMAPSession.mentionsModSeq(command.key)
         let highest = matched.map { selected.entry(at: $0).modSeq.rawValue }.max()
 
-        guard let options = command.returnOptions else {
+        // IMAP4rev2 answers every SEARCH with ESEARCH (RFC 9051 §6.4.4).
+        guard let options = command.returnOptions ?? (session.rev2 ? [] : nil) else {
             var line = "SEARCH" + numbers.map { " \($0)" }.joined()
             if mentionsModSeq, let highest { line += " (MODSEQ \(highest))" }
             untagged(line)

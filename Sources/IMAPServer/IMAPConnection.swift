@@ -86,6 +86,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Set when the watched mailbox changed and the view has not caught up.
     var dirty = false
     var watchToken: MailboxChangeHub.WatchToken?
+    /// Set when the session must end after the current output (BYE already written).
+    var mustClose = false
     /// A SASL exchange waiting for the client's next response.
     var authExchange: AuthExchange?
     /// A streamed APPEND in progress.
@@ -122,12 +124,13 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
                 if idleTag != nil {
                     await refresh(allowExpunge: true)
                     try await flush()
+                    if mustClose { break loop }
                 }
             case .input(var chunk):
                 pending.writeBuffer(&chunk)
                 let keepGoing = try await processInput()
                 try await flush()
-                if !keepGoing { break loop }
+                if !keepGoing || mustClose { break loop }
                 pending.discardReadBytes()
             }
         }
@@ -378,7 +381,19 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
             completion = await setMetadata(mailbox, entries: entries)
         }
         if completion.status != .bad { session.commandCompleted() } else { session.badCommandReceived() }
+        switch command.command {
+        case .append, .copy, .move:
+            // The session's own write may land in its selected mailbox: announce it in this
+            // response rather than when the store's notification arrives.
+            dirty = true
+        default:
+            break
+        }
         await refresh(allowExpunge: IMAPCommandTable.entry(for: command.command).mayAnnounceExpunge)
+        if mustClose {
+            tagged(tag, completion)
+            return .stop
+        }
         tagged(tag, completion)
         return session.tooManyErrors ? bye("Too many errors") : .continue
     }
@@ -444,8 +459,10 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
         }
         guard let (mailbox, changes) = snapshot, mailbox.uniqueID == selected.uniqueID else {
             // Deleted or replaced under us: RFC 9051 allows closing the session; Cyrus says BYE.
-            untagged(status: .bye, text: "Selected mailbox was deleted")
+            untagged(status: .bye, text: "Selected mailbox was deleted or renamed")
             session.deselect()
+            stopWatching()
+            mustClose = true
             return
         }
         let update = selected.apply(changes, mailbox: mailbox, allowExpunge: allowExpunge)

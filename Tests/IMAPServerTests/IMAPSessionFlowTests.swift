@@ -271,6 +271,29 @@ import Testing
         )
     }
 
+    @Test func appendToTheSelectedMailboxAnnouncesExistsInItsOwnResponse() async throws {
+        let server = try await IMAPTestServer()
+        let client = try await server.login("alice")
+        _ = try await client.command("SELECT INBOX")
+        let append = try await client.command("APPEND INBOX {\(Self.message.utf8.count)+}\r\n\(Self.message)")
+        #expect(
+            append == ["* 1 EXISTS", "t3 OK [APPENDUID \(append.last!.split(separator: " ")[3]) 1] APPEND completed"]
+        )
+    }
+
+    @Test func deletingTheSelectedMailboxEndsOtherSessions() async throws {
+        let server = try await IMAPTestServer()
+        let owner = try await server.login("alice")
+        _ = try await owner.command("CREATE Doomed")
+        let watcher = try await server.login("alice")
+        _ = try await watcher.command("SELECT Doomed")
+        watcher.send("i IDLE\r\n")
+        #expect(try await watcher.readLine() == "+ idling")
+        _ = try await owner.command("DELETE Doomed")
+        #expect(try await watcher.readLine() == "* BYE Selected mailbox was deleted or renamed")
+        await #expect(throws: IMAPTestClient.Closed.self) { _ = try await watcher.readLine() }
+    }
+
     @Test func metadataRoundTripsThroughAnnotations() async throws {
         let server = try await IMAPTestServer()
         let client = try await server.login("alice")

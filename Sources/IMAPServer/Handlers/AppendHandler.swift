@@ -166,6 +166,7 @@ extension IMAPSessionRunner {
                 completion = await commitAppend(current.staged, to: current.mailbox)
             }
             if completion.status != .bad { session.commandCompleted() }
+            dirty = true
             await refresh(allowExpunge: true)
             tagged(current.tag, completion)
             return .continue

@@ -37,6 +37,11 @@ public protocol MailStore: Sendable {
     func mailboxWithQuota(_ name: MailboxName) async throws(MailStoreError) -> (Mailbox, QuotaRoot?)?
     /// Mailboxes at or below `root` (all when nil), sorted by name.
     func mailboxes(under root: MailboxName?) async throws(MailStoreError) -> [Mailbox]
+    /// The user's own mailboxes and every mailbox whose ACL names one of `identifiers` (LIST's
+    /// candidates; rights are evaluated by the caller), sorted by name.
+    func mailboxes(visibleTo identifiers: [String], owner: UserName) async throws(MailStoreError) -> [Mailbox]
+    /// Counts of live messages without \Seen and with \Deleted (STATUS UNSEEN / DELETED).
+    func flagCounts(in name: MailboxName) async throws(MailStoreError) -> FlagCounts
     /// Deletes a mailbox and releases its messages.
     func deleteMailbox(_ name: MailboxName) async throws(MailStoreError)
     /// Sets a mailbox's ACL.
@@ -116,6 +121,17 @@ extension MailStore {
         in name: MailboxName
     ) async throws(MailStoreError) -> [MessageRecord] {
         try await storeFlags(change, uids: uids, in: name, unchangedSince: nil).changed
+    }
+}
+
+/// Per-mailbox flag counts.
+public struct FlagCounts: Hashable, Sendable {
+    public var unseen: Int
+    public var deleted: Int
+
+    public init(unseen: Int, deleted: Int) {
+        self.unseen = unseen
+        self.deleted = deleted
     }
 }
 

@@ -208,4 +208,47 @@ extension SQLiteMailStore {
             return (mailbox, try rows.map(Self.record(from:)))
         }
     }
+
+    public func flagCounts(in name: MailboxName) async throws(MailStoreError) -> FlagCounts {
+        let seen = Flag.seen.systemBit!
+        let deleted = Flag.deleted.systemBit!
+        return try await read { db in
+            let id = try Self.mailboxID(db, name)
+            let row = try Row.fetchOne(
+                db.cachedStatement(
+                    sql: """
+                        SELECT COALESCE(SUM(system_flags & ? = 0), 0), COALESCE(SUM(system_flags & ? != 0), 0)
+                        FROM records WHERE mailbox_id = ? AND expunged = 0
+                        """
+                ),
+                arguments: [seen, deleted, id]
+            )
+            return FlagCounts(unseen: row?[0] ?? 0, deleted: row?[1] ?? 0)
+        }
+    }
+
+    public func mailboxes(visibleTo identifiers: [String], owner: UserName) async throws(MailStoreError) -> [Mailbox] {
+        try await read { db in
+            // Own mailboxes, plus every mailbox whose ACL names one of the identifiers (a
+            // superset: the engine evaluates the rights). ACL strings are `id<TAB>rights<TAB>…`.
+            let inbox = MailboxName.inbox(of: owner).internalName
+            var clauses = ["name = ?", "(name > ? AND name < ?)"]
+            var arguments: [any DatabaseValueConvertible] = [inbox, inbox + ".", inbox + "/"]
+            for identifier in identifiers {
+                clauses.append("acl LIKE ? ESCAPE '\\' OR acl LIKE ? ESCAPE '\\'")
+                let escaped = identifier.replacing("\\", with: "\\\\").replacing("%", with: "\\%").replacing(
+                    "_",
+                    with: "\\_"
+                )
+                arguments.append(escaped + "\t%")
+                arguments.append("%\t" + escaped + "\t%")
+            }
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM mailboxes WHERE " + clauses.joined(separator: " OR ") + " ORDER BY name",
+                arguments: StatementArguments(arguments)
+            )
+            return try rows.map(Self.mailbox(from:))
+        }
+    }
 }

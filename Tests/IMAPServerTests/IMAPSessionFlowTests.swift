@@ -175,6 +175,9 @@ import Testing
         let alice = try await server.login("alice")
         #expect(try await alice.command("SETACL INBOX bob lr").last!.contains("OK"))
         #expect(try await bob.command("EXAMINE \"Other Users/alice\"").last!.contains("OK [READ-ONLY]"))
+        let bobList = try await bob.command("LIST \"\" *")
+        #expect(bobList.contains("* LIST (\\HasNoChildren) \"/\" \"Other Users/alice\""))
+        #expect(bobList.contains("* LIST (\\Noselect \\HasChildren) \"/\" \"Other Users\""))
         let rights = try await bob.command("MYRIGHTS \"Other Users/alice\"")
         #expect(rights[0] == "* MYRIGHTS \"Other Users/alice\" lr")
 

@@ -111,7 +111,11 @@ extension IMAPSessionRunner {
         let map = namespaceMap
         let rights = access
         var names: [String: ListedName] = [:]
-        for mailbox in try await store.mailboxes(under: nil) {
+        let candidates =
+            session.isAdmin
+            ? try await store.mailboxes(under: nil)
+            : try await store.mailboxes(visibleTo: [session.user!.name, "anyone"], owner: session.user!)
+        for mailbox in candidates {
             let visible = rights.rights(on: mailbox)
             guard visible.contains("l") else { continue }
             names[map.clientName(for: mailbox.name)] = ListedName(

@@ -274,12 +274,9 @@ extension IMAPSessionRunner {
 
     /// The `status-att-list` for a mailbox.
     func statusItems(_ mailbox: Mailbox, _ items: [String]) async throws(MailStoreError) -> String {
-        var records: [MessageRecord]?
-        func loadRecords() async throws(MailStoreError) -> [MessageRecord] {
-            if let records { return records }
-            let loaded = try await store.records(in: mailbox.name, includeExpunged: false)
-            records = loaded
-            return loaded
+        var counts: FlagCounts?
+        if items.contains("UNSEEN") || items.contains("DELETED") {
+            counts = try await store.flagCounts(in: mailbox.name)
         }
         var parts: [String] = []
         for item in items {
@@ -292,10 +289,8 @@ extension IMAPSessionRunner {
             case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq.rawValue)")
             case "APPENDLIMIT": parts.append("APPENDLIMIT \(configuration.maxMessageSize)")
             case "MAILBOXID": parts.append("MAILBOXID (\(mailbox.uniqueID))")
-            case "UNSEEN":
-                parts.append("UNSEEN \(try await loadRecords().filter { !$0.flags.contains(.seen) }.count)")
-            case "DELETED":
-                parts.append("DELETED \(try await loadRecords().filter { $0.flags.contains(.deleted) }.count)")
+            case "UNSEEN": parts.append("UNSEEN \(counts?.unseen ?? 0)")
+            case "DELETED": parts.append("DELETED \(counts?.deleted ?? 0)")
             default: break
             }
         }

@@ -45,12 +45,12 @@ public struct IMAPSession: Sendable {
         let entry = IMAPCommandTable.entry(for: command)
         guard entry.states.contains(state) else {
             consecutiveErrors += 1
-            switch state {
-            case .notAuthenticated: return .refuse(.bad, nil, "\(command.name) is not valid before login")
-            case .authenticated: return .refuse(.bad, nil, "\(command.name) needs a selected mailbox")
-            case .selected: return .refuse(.bad, nil, "\(command.name) is only valid before login")
-            case .logout: return .refuse(.bad, nil, "session is logging out")
+            if state == .logout { return .refuse(.bad, nil, "session is logging out") }
+            if entry.states == [.notAuthenticated] {
+                return .refuse(.bad, nil, "\(command.name) is only valid before login")
             }
+            if state == .notAuthenticated { return .refuse(.bad, nil, "\(command.name) is not valid before login") }
+            return .refuse(.bad, nil, "\(command.name) needs a selected mailbox")
         }
         if case .fetch(_, let attributes, let modifiers, _) = command,
             attributes.contains(.modSeq) || modifiers.changedSince != nil

@@ -121,9 +121,26 @@ final class IMAPTestClient: @unchecked Sendable {
     func close() { input.finish() }
 
     struct Closed: Error {}
+    struct TimedOut: Error {}
 
-    /// The next CRLF-terminated line, literals included inline (`{n}\r\n` followed by n bytes).
+    /// Named limit: how long a test waits for one line before it fails instead of hanging.
+    static let lineTimeout: Duration = .seconds(20)
+
+    /// The next CRLF-terminated line, literals included inline (`{n}\r\n` followed by n bytes);
+    /// fails with ``TimedOut`` if the server says nothing for ``lineTimeout``.
     func readLine() async throws -> String {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            group.addTask { try await self.readLineUnbounded() }
+            group.addTask {
+                try await Task.sleep(for: Self.lineTimeout)
+                throw TimedOut()
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    private func readLineUnbounded() async throws -> String {
         var line: [UInt8] = []
         while true {
             if let end = findLineEnd() {

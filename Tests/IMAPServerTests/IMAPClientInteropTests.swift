@@ -19,4 +19,16 @@ import Testing
         #expect(try await admin.command("DELETE user/bob").last!.contains("OK DELETE completed"))
         #expect(try await server.store.user(try UserName("bob")) == nil)
     }
+
+    /// imapclient's getacl() returns GETACL's tokens as sent: identifiers must be atoms when
+    /// they can be (Cyrus's prot_printastring), or alice comes back as `"alice"`.
+    @Test func getACLWritesIdentifiersAsAtoms() async throws {
+        let server = try await IMAPTestServer()
+        let alice = try await server.login("alice")
+        #expect(try await alice.command("SETACL INBOX bob lrs").last!.contains("OK"))
+        let acl = try await alice.command("GETACL INBOX")
+        #expect(acl[0] == "* ACL \"INBOX\" alice lrswipkxtecdan bob lrs")
+        let rights = try await alice.command("LISTRIGHTS INBOX bob")
+        #expect(rights[0].hasPrefix("* LISTRIGHTS \"INBOX\" bob \"\" "))
+    }
 }

@@ -775,7 +775,7 @@ class ClientTests:
 
     def long_line(self):
         s = self.raw_session()
-        reply = s.command("a1 NOOP " + "x" * 20000)
+        reply = s.command("a1 NOOP " + "x" * 20000, tagged=True)
         after = s.command("NOOP")
         s.close()
         bad = reply[-1]

@@ -936,6 +936,12 @@ def main() -> int:
         code, seconds = server.terminate(timeout=30)
         tally.check(code == 0, "SIGTERM: corvid serve exits 0 within 30 s",
                     f"status {code} after {seconds:.1f}s; output:\n{server.log_tail()}")
+        with open(server.log_path, "rb") as log:
+            bad_lines = [line for line in log.read().decode("utf-8", "replace").splitlines()
+                         if re.search(r" (error|critical|warning) corvid", line)]
+        tally.check(not bad_lines, "corvid serve logged no warning, error or critical line", "\n".join(bad_lines[:20]))
+        ok, output = server.check()
+        tally.check(ok, "corvid check exits 0 after every client", output.strip())
     except (ServerError, OSError, ProtocolError) as error:
         tally.check(False, "harness", str(error))
     except (KeyboardInterrupt, SystemExit) as interrupt:

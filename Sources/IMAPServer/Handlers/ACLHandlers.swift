@@ -11,7 +11,7 @@ extension IMAPSessionRunner {
         case .success(let found): mailbox = found
         }
         if let refusal = require("a", on: mailbox) { return refusal }
-        let entries = mailbox.acl.entries.map { " \(quotedName($0.identifier)) \($0.rights)" }.joined()
+        let entries = mailbox.acl.entries.map { " \(aclIdentifier($0.identifier)) \($0.rights)" }.joined()
         untagged("ACL \(quotedName(namespaceMap.clientName(for: mailbox.name)))\(entries)")
         return .ok("GETACL completed")
     }
@@ -85,7 +85,7 @@ extension IMAPSessionRunner {
             separator: " "
         )
         untagged(
-            "LISTRIGHTS \(quotedName(namespaceMap.clientName(for: mailbox.name))) \(quotedName(identifier)) \"\(required)\" \(optional)"
+            "LISTRIGHTS \(quotedName(namespaceMap.clientName(for: mailbox.name))) \(aclIdentifier(identifier)) \"\(required)\" \(optional)"
         )
         return .ok("LISTRIGHTS completed")
     }
@@ -98,5 +98,15 @@ extension IMAPSessionRunner {
         }
         untagged("MYRIGHTS \(quotedName(namespaceMap.clientName(for: mailbox.name))) \(access.rights(on: mailbox))")
         return .ok("MYRIGHTS completed")
+    }
+
+    /// An identifier as an astring: an atom when it can be one (not NIL), as Cyrus writes it.
+    /// Clients such as imapclient hand GETACL's tokens back verbatim, quotes included.
+    private func aclIdentifier(_ identifier: String) -> String {
+        let bytes = Array(identifier.utf8)
+        guard !bytes.isEmpty, bytes.allSatisfy(IMAPGrammar.isAstringChar), identifier.uppercased() != "NIL" else {
+            return quotedName(identifier)
+        }
+        return identifier
     }
 }

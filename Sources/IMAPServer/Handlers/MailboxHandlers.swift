@@ -193,7 +193,14 @@ extension IMAPSessionRunner {
         if mailbox.name.isInbox, session.isAdmin, let owner = mailbox.name.owner {
             // An admin deleting user/NAME deletes the user, as cyradm's `dm user/NAME` does.
             do {
-                try await store.deleteUser(owner)
+                if try await store.user(owner) != nil {
+                    try await store.deleteUser(owner)
+                } else {
+                    // No account (an admin's `cm user/NAME`): delete the mailboxes, deepest first.
+                    for below in try await store.mailboxes(under: mailbox.name).reversed() {
+                        try await store.deleteMailbox(below.name)
+                    }
+                }
                 return .ok("DELETE completed")
             } catch {
                 return Completion(error)

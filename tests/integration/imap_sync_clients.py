@@ -10,8 +10,10 @@ keyword $Label1). For each client, with its own Maildir and a fresh copy of that
    the server's bytes (modulo the client's line-ending conversion, checked exactly) and the
    maildir flag letters (S F R T D) match the server's system flags;
 2. changes on both sides (locally: flags renamed, new messages, a new folder; on the server:
-   STORE, LMTP delivery, CREATE + APPEND), a second run, and both sides must equal the
-   expected model: per folder the set of (Message-ID, flags) and the bytes of every message;
+   STORE, LMTP delivery, CREATE + APPEND, UID EXPUNGE, UID MOVE), a second run, and both
+   sides must equal the expected model (mbsync runs with "Expunge Both", so messages
+   marked deleted on either side are gone from both; offlineimap with "expunge = no"): per
+   folder the set of (Message-ID, flags) and the bytes of every message;
 3. a third run must report nothing to do and leave the server (LIST; per folder MESSAGES,
    UIDNEXT, UIDVALIDITY, HIGHESTMODSEQ) and the Maildir (every message file's name, size
    and mtime) exactly as they were.
@@ -342,6 +344,9 @@ class ClientSpec:
     # mbsync inserts (or replaces) one "X-TUID: <12 chars>" line as the last header line of
     # every message it propagates, to find it again after an interrupted run (isync's sync.c).
     tuid_header: bool = False
+    # The client expunges \Deleted messages on both sides at the end of a run (mbsync
+    # "Expunge Both"); offlineimap runs with "expunge = no" and leaves them flagged.
+    expunges: bool = False
 
 
 TUID_LINE = re.compile(rb"\nX-TUID: [A-Za-z0-9+/]{12}\r?\n(?=\r?\n)")
@@ -595,6 +600,19 @@ class SyncScenario:
                 for m in chosen:
                     flags = self.model.folders[folder][message_id_of(m.data)]
                     flags.add(flag) if op == "+FLAGS" else flags.discard(flag)
+            # Expunged on the server (UID EXPUNGE, RFC 4315) and moved (UID MOVE, RFC 6851): the
+            # clients must delete their copies, and fetch the moved ones into the target folder.
+            messages = imap.fetch_flags("Lists/swift-evolution")
+            imap.select("Lists/swift-evolution")
+            gone, moved = messages[10:13], messages[20:22]
+            imap.uid_store([m.uid for m in gone], "+FLAGS.SILENT", "(\\Deleted)")
+            imap.ok(imap.conn.uid("EXPUNGE", ",".join(str(m.uid) for m in gone)), "UID EXPUNGE")
+            imap.ok(imap.conn.uid("MOVE", ",".join(str(m.uid) for m in moved), "Archive"), "UID MOVE")
+            for m in gone + moved:
+                mid = message_id_of(m.data)
+                flags = self.model.folders["Lists/swift-evolution"].pop(mid)
+                if m in moved:
+                    self.model.folders["Archive"][mid] = flags
             for folder in ("Server-Made", "Archive/Old/Deep/Server-Sub"):
                 imap.create(folder)
                 self.created_on_server(folder)
@@ -639,6 +657,10 @@ class SyncScenario:
 
         self.change_local()
         self.change_server()
+        if self.spec.expunges:
+            for messages in self.model.folders.values():
+                for mid in [mid for mid, flags in messages.items() if "\\Deleted" in flags]:
+                    del messages[mid]
         code, output = self.timed_run(2)
         self.tally.check(code == 0, self.label("run 2 (two-way changes) exits 0"), f"exit {code}\n{tail(output)}")
         # The run-3 "nothing to do" detector must see run 2's propagation, or it proves nothing.
@@ -687,7 +709,7 @@ def tail(text: str, limit: int = 3000) -> str:
 
 class MbsyncScenario(SyncScenario):
     def __init__(self, server: CorvidServer, tally: Tally, workdir: str):
-        super().__init__(server, tally, ClientSpec("mbsync", maps_keywords=False, tuid_header=True), "syncer",
+        super().__init__(server, tally, ClientSpec("mbsync", maps_keywords=False, tuid_header=True, expunges=True), "syncer",
                          workdir)
         self.rc = os.path.join(workdir, "mbsyncrc")
         os.makedirs(self.maildir, exist_ok=True)
@@ -716,7 +738,7 @@ Near :corvid-near:
 Patterns *
 Create Both
 Remove None
-Expunge None
+Expunge Both
 Sync All
 SyncState *
 CopyArrivalDate yes
@@ -733,9 +755,11 @@ CopyArrivalDate yes
         return result.returncode, output, seconds
 
     # -Ddn: driver calls (metadata only) on both sides and the IMAP protocol (no payloads).
-    # Anything that would change a side shows up as one of these.
-    MUTATIONS = re.compile(r"(\] Enter (store_msg|set_msg_flags|trash_msg|create_box|delete_box|finish_delete_box|"
-                           r"close_box)\b|>>> \d+ (UID )?(APPEND|STORE|CREATE|DELETE|RENAME|EXPUNGE|COPY|MOVE)\b|"
+    # Anything that would change a side shows up as one of these. Not close_box: with
+    # "Expunge Both" mbsync closes every box with CLOSE (an implicit expunge) on every run;
+    # that it removed nothing is what the unchanged STATUS and maildir listing show.
+    MUTATIONS = re.compile(r"(\] Enter (store_msg|set_msg_flags|trash_msg|create_box|delete_box|finish_delete_box)\b|"
+                           r">>> \d+ (UID )?(APPEND|STORE|CREATE|DELETE|RENAME|EXPUNGE|COPY|MOVE)\b|"
                            r"^Creating (near|far) side box|error)", re.IGNORECASE)
 
     def quiet_run(self, output: str) -> tuple[bool, str]:

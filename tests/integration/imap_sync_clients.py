@@ -57,10 +57,13 @@ TOTAL_MESSAGES = 1000
 INBOX_MESSAGES = 300  # by LMTP; the rest by APPEND
 # Folders that hold messages, and their share of the appended ones. Archive/Old is only an
 # intermediate level (never created): Archive/Old/Deep is created directly.
+# "Sent Items" has a space, "Lists/Caf&AOk-" is "Lists/Café" in modified UTF-7 (RFC 3501
+# 5.1.3); both clients keep such names verbatim in the Maildir.
 FOLDERS = ["INBOX", "Projects", "Projects/2026", "Projects/2026/Q1", "Archive", "Archive/Old/Deep",
-           "Lists", "Lists/swift-evolution"]
-APPEND_SHARE = {"Projects": 120, "Projects/2026": 100, "Projects/2026/Q1": 90, "Archive": 110,
-                "Archive/Old/Deep": 60, "Lists": 90, "Lists/swift-evolution": 130}
+           "Lists", "Lists/swift-evolution", "Sent Items", "Lists/Caf&AOk-"]
+APPEND_SHARE = {"Projects": 120, "Projects/2026": 100, "Projects/2026/Q1": 90, "Archive": 100,
+                "Archive/Old/Deep": 50, "Lists": 80, "Lists/swift-evolution": 120, "Sent Items": 25,
+                "Lists/Caf&AOk-": 15}
 assert INBOX_MESSAGES + sum(APPEND_SHARE.values()) == TOTAL_MESSAGES
 KEYWORD = "$Label1"
 SYSTEM_FLAGS = {"\\Seen": "S", "\\Flagged": "F", "\\Answered": "R", "\\Deleted": "T", "\\Draft": "D"}
@@ -149,6 +152,11 @@ class ServerMessage:
     data: bytes
 
 
+def quoted(folder: str) -> str:
+    """An IMAP quoted string (imaplib sends arguments as they are)."""
+    return '"' + folder.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 class IMAP:
     """A verified-TLS imaplib session with the few operations this test needs."""
 
@@ -192,14 +200,14 @@ class IMAP:
         return folders
 
     def create(self, folder: str) -> None:
-        self.ok(self.conn.create(folder), f"CREATE {folder}")
+        self.ok(self.conn.create(quoted(folder)), f"CREATE {folder}")
 
     def append(self, folder: str, flags: set[str], data: bytes) -> None:
         flag_text = "(" + " ".join(sorted(flags)) + ")" if flags else None
-        self.ok(self.conn.append(folder, flag_text, None, data), f"APPEND {folder}")
+        self.ok(self.conn.append(quoted(folder), flag_text, None, data), f"APPEND {folder}")
 
     def select(self, folder: str, readonly: bool = False) -> int:
-        data = self.ok(self.conn.select(folder, readonly=readonly), f"SELECT {folder}")
+        data = self.ok(self.conn.select(quoted(folder), readonly=readonly), f"SELECT {folder}")
         return int(data[0])
 
     def uid_store(self, uids: list[int], op: str, flags: str) -> None:
@@ -241,7 +249,7 @@ class IMAP:
         return messages
 
     def status(self, folder: str) -> dict[str, int]:
-        data = self.ok(self.conn.status(folder, "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"),
+        data = self.ok(self.conn.status(quoted(folder), "(MESSAGES UIDNEXT UIDVALIDITY HIGHESTMODSEQ)"),
                        f"STATUS {folder}")
         text = data[0].decode()
         return {key: int(value) for key, value in re.findall(r"([A-Z]+) (\d+)", text.split("(", 1)[1])}

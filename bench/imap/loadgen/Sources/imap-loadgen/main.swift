@@ -184,7 +184,15 @@ case "fetch":
             let uids = searchResults(try c.expectOK("UID SEARCH ALL", keep: true).untagged).sorted()
             r.total = uids.count
             guard !uids.isEmpty else { throw IOFail.proto("mailbox of \(user) is empty") }
-            let chunks = stride(from: 0, to: uids.count, by: chunk).map { (uids[$0], uids[min(uids.count, $0 + chunk) - 1], min(chunk, uids.count - $0)) }
+            // no closures here: closures written in top-level code are main-actor isolated in
+            // Swift 6 and trap when run on these threads
+            var chunks: [(Int, Int, Int)] = []
+            var at = 0
+            while at < uids.count {
+                let end = min(uids.count, at + chunk)
+                chunks.append((uids[at], uids[end - 1], end - at))
+                at = end
+            }
             var k = t % chunks.count
             while true {
                 let now = nowNs()

@@ -165,6 +165,21 @@ func runMixed(_ o: Options, jsonPath: String?) {
     if !errs.isEmpty { eprint("mixed: \(errs[0])\n"); exit(1) }
 }
 
+/// MemAvailable from /proc/meminfo, in MB.
+func memAvailableMB() -> Int? {
+    guard let f = fopen("/proc/meminfo", "r") else { return nil }
+    defer { fclose(f) }
+    var line = [CChar](repeating: 0, count: 256)
+    while fgets(&line, Int32(line.count), f) != nil {
+        let s = String(decoding: line.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        if s.hasPrefix("MemAvailable:") {
+            let digits = s.dropFirst(13).drop(while: { $0 == " " }).prefix(while: { $0.isNumber })
+            return Int(digits).map { $0 / 1024 }
+        }
+    }
+    return nil
+}
+
 func fileExists(_ p: String) -> Bool { access(p, F_OK) == 0 }
 
 func runIdle(_ o: Options, jsonPath: String?) {
@@ -174,6 +189,10 @@ func runIdle(_ o: Options, jsonPath: String?) {
     let ready = o.str("ready"), stop = o.str("stop")
     let maxHold = o.dbl("max-hold", 600)
     let giveUpAfter = o.int("give-up-after", 3)
+    // safety: process-per-connection servers can eat the machine's memory (no swap here, and
+    // the OOM killer would pick someone else's process); stop opening connections below this
+    let minAvailableMB = o.int("min-mem-available-mb", 3072)
+    let memoryStop = Atomic<Bool>(false)
     struct R { var held: [IMAPClient] = []; var failures = 0; var firstError: String? = nil }
     let slots = Slots<R>(threads, R())
     let t0 = nowNs()
@@ -184,6 +203,12 @@ func runIdle(_ o: Options, jsonPath: String?) {
         var consecutive = 0
         var i = t
         while i < conns {
+            if memoryStop.load(ordering: .relaxed) { break }
+            if (i / threads) % 25 == 0, let avail = memAvailableMB(), avail < minAvailableMB {
+                memoryStop.store(true, ordering: .relaxed)
+                if r.firstError == nil { r.firstError = "stopped at \(i): MemAvailable \(avail) MB < \(minAvailableMB) MB (memory guard)" }
+                break
+            }
             let u = users[i % users.count]
             do {
                 let c = try IMAPClient(host: o.host, port: o.port, timeout: o.timeout)
@@ -208,6 +233,7 @@ func runIdle(_ o: Options, jsonPath: String?) {
     let failures = slots.items.reduce(0) { $0 + $1.failures }
     let firstError = slots.items.compactMap(\.firstError).first ?? ""
     let result = JSON.obj([("attempted_target", .int(conns)), ("established", .int(held)), ("failures", .int(failures)),
+                           ("memory_guard_stopped", .bool(memoryStop.load(ordering: .relaxed))),
                            ("first_error", .str(firstError)), ("setup_s", .num(setup)), ("loadgen_cpu_s", .num(cpuSeconds() - cpu0))])
     writeJSON(result, to: ready)
     let holdStart = nowNs()

@@ -142,12 +142,15 @@ for s in SERVERS:
         if d and (d.get("problems") or d.get("error")):
             notes.append(f"{s} {name}: {d.get('problems') or d.get('error')}")
     d = load(s, "row2")
+    if d:
+        notes.append(f"{s} row2: load generator CPU {100 * d['loadgen_cpu_s'] / (d['measured_s'] + 1):.0f}% of a core")
     if d and d.get("errors"):
         notes.append(f"{s} row2: {d['errors']}")
     d = load(s, "row5")
     if d:
         bad = [f"{c['command']} x{c['not_ok']} ({c['first_not_ok']})" for c in d["commands"] if c["not_ok"]]
-        notes.append(f"{s} row5: {d['visits']} visits, {d['lmtp_delivered']} LMTP deliveries in the background"
+        notes.append(f"{s} row5: {d['visits']} visits, {d['lmtp_delivered']} LMTP deliveries in the background, "
+                     f"load generator CPU {100 * d['loadgen_cpu_s'] / (d['measured_s'] + 2):.0f}% of a core"
                      + (f"; not OK: {', '.join(bad)}" if bad else "") + (f"; errors: {d['errors']}" if d.get("errors") else ""))
         busy = os.path.join(res_dir, f"{s}-row5-busy.txt")
         if os.path.exists(busy) and open(busy).read().strip() != "0/0":

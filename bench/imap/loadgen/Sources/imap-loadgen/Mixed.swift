@@ -27,6 +27,9 @@ func runMixed(_ o: Options, jsonPath: String?) {
     let duration = o.dbl("duration", 20)
     let warmup = o.dbl("warmup", 2)
     let visitsPerLogin = o.int("visits-per-login", 5)
+    // delete only while INBOX holds more than this, so every server's mailboxes stay near
+    // their initial size (deletions then track the LMTP deliveries, the same on every server)
+    let floor = o.int("floor", 0)
     let lmtpRate = o.dbl("lmtp-rate", 20)
     let lmtpPort = UInt16(o.int("lmtp-port"))
     let sizes = o.list("lmtp-sizes", "2048,4096,8192,16384,65536").map { Int($0) ?? 4096 }
@@ -121,7 +124,7 @@ func runMixed(_ o: Options, jsonPath: String?) {
                         let msg = makeMessage(index: t * 1_000_000 + r.visits, size: 4096, to: "\(user)@example.com", tag: "sent")
                         _ = try timed("APPEND") { try c.append(mailbox: "Sent", flags: "\\Seen", message: msg) }
                     }
-                    if visit % 2 == 1 {
+                    if visit % 2 == 1, let exists = existsCount(sel.untagged), exists > floor {
                         _ = try timed("STORE") { try c.command("STORE 1 +FLAGS.SILENT (\\Deleted)") }
                         _ = try timed("EXPUNGE") { try c.command("EXPUNGE") }
                     }

@@ -9,6 +9,7 @@
 #   USERS=(...)     users to create
 #   CYRUS_LMTP_PORT CYRUS_IMAP_PORT DOVECOT_LMTP_PORT CORVID_LMTP_PORT
 #   optional: DOVECOT_IMAP_PORT (enables Dovecot IMAP), CORVID_IMAP_PORT (enables Corvid IMAP),
+#             DOVECOT_IMAP_PROCESS_LIMIT (service imap's own process_limit; built-in default 1024),
 #             CYRUS_IMAP_MAXCHILD (default 20), DOVECOT_EXTRA_CONF, CYRUS_EXTRA_CONF,
 #             CORVID_EXTRA_CONF (text appended to the config files)
 # start_<server> sets PIDS[<server>], LMTP_PORT and SERVER_NOTE.
@@ -245,7 +246,8 @@ service imap-login {
   }
 }
 service imap {
-  executable = $DOVECOT_EXTRA/imap
+  executable = $DOVECOT_EXTRA/imap${DOVECOT_IMAP_PROCESS_LIMIT:+
+  process_limit = $DOVECOT_IMAP_PROCESS_LIMIT}
 }
 # services whose binaries come from dovecot-imapd must point at /opt, or the master refuses to start
 service imap-urlauth {

@@ -131,7 +131,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
                 let keepGoing = try await processInput()
                 try await flush()
                 if !keepGoing || mustClose { break loop }
-                pending.discardReadBytes()
+                // An idle session keeps no input buffer (10,000 IDLE sessions add up).
+                if pending.readableBytes == 0 { pending = ByteBuffer() } else { pending.discardReadBytes() }
             }
         }
         await append?.staging?.discard()

@@ -53,6 +53,9 @@ public protocol MailStore: Sendable {
     func records(in name: MailboxName, includeExpunged: Bool) async throws(MailStoreError) -> [MessageRecord]
     /// The exact stored bytes of a message.
     func messageBytes(_ guid: MessageGUID) async throws(MailStoreError) -> ByteBuffer
+    /// The bytes of several messages, read together (SEARCH and FETCH batches); GUIDs the store
+    /// does not hold are absent from the result.
+    func messageBytes(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer]
     /// Starts staging a new message.
     func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter
     /// Delivers one staged message to several mailboxes; each target succeeds or fails on its own.

@@ -33,6 +33,9 @@ final class Checkpointer: Sendable {
             guard let self else { return }
             do {
                 _ = try self.connection.writeWithoutTransaction { try $0.checkpoint(.passive) }
+            } catch let error as DatabaseError where error.resultCode == .SQLITE_BUSY {
+                // A writer held the lock for this instant; the next tick checkpoints. Normal.
+                self.logger.debug("WAL checkpoint deferred: database busy")
             } catch {
                 self.logger.warning("WAL checkpoint failed", metadata: ["error": "\(error)"])
             }

@@ -193,19 +193,47 @@ extension SQLiteMailStore {
         try await read { db in
             guard let mailbox = try Self.fetchMailbox(db, name) else { return nil }
             let id = try Self.mailboxID(db, name)
-            let rows: [Row]
+            // SELECT of a large mailbox reads every record: columns by position, one cursor.
+            let columns =
+                "uid, modseq, last_updated, internaldate, savedate, size, guid, system_flags, keywords, expunged"
+            let statement: Statement
+            let arguments: StatementArguments
             if let modSeq {
-                rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT * FROM records WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"),
-                    arguments: [id, Int64(modSeq.rawValue)]
+                statement = try db.cachedStatement(
+                    sql: "SELECT \(columns) FROM records WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"
                 )
+                arguments = [id, Int64(modSeq.rawValue)]
             } else {
-                rows = try Row.fetchAll(
-                    db.cachedStatement(sql: "SELECT * FROM records WHERE mailbox_id = ? AND expunged = 0 ORDER BY uid"),
-                    arguments: [id]
+                statement = try db.cachedStatement(
+                    sql: "SELECT \(columns) FROM records WHERE mailbox_id = ? AND expunged = 0 ORDER BY uid"
+                )
+                arguments = [id]
+            }
+            var records: [MessageRecord] = []
+            records.reserveCapacity(modSeq == nil ? mailbox.messageCount : 16)
+            let cursor = try Row.fetchCursor(statement, arguments: arguments)
+            while let row = try cursor.next() {
+                let guidHex: String = row[6]
+                guard let guid = MessageGUID(hex: guidHex) else {
+                    throw MailStoreError(.corrupted, "invalid GUID in database: \(guidHex)")
+                }
+                let keywords: String = row[8]
+                records.append(
+                    MessageRecord(
+                        uid: UID(UInt32(row[0] as Int64)),
+                        modSeq: ModSeq(UInt64(row[1] as Int64)),
+                        lastUpdated: row[2],
+                        internalDate: row[3],
+                        saveDate: row[4],
+                        size: row[5],
+                        guid: guid,
+                        flags: keywords.isEmpty
+                            ? FlagSet(systemMask: row[7]) : FlagSet(systemMask: row[7], keywordString: keywords),
+                        isExpunged: (row[9] as Int64) != 0
+                    )
                 )
             }
-            return (mailbox, try rows.map(Self.record(from:)))
+            return (mailbox, records)
         }
     }
 

@@ -255,6 +255,29 @@ public final class SQLiteMailStore: MailStore {
         return try blobs.read(guid, partition: found.partition)
     }
 
+    public func messageBytes(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
+        let unique = Array(Set(guids))
+        let located = try await read { db -> [(MessageGUID, String, Data?)] in
+            var found: [(MessageGUID, String, Data?)] = []
+            let statement = try db.cachedStatement(sql: "SELECT partition, data FROM blobs WHERE guid = ?")
+            for guid in unique {
+                if let row = try Row.fetchOne(statement, arguments: [guid.hex]) {
+                    found.append((guid, row[0], row[1]))
+                }
+            }
+            return found
+        }
+        var result: [MessageGUID: ByteBuffer] = [:]
+        for (guid, partition, data) in located {
+            if let data {
+                result[guid] = ByteBuffer(bytes: data)
+            } else {
+                result[guid] = try blobs.read(guid, partition: partition)
+            }
+        }
+        return result
+    }
+
     public func quotaRoot(_ root: String) async throws(MailStoreError) -> QuotaRoot? {
         try await read { db in try Self.fetchQuotaRoot(db, root) }
     }

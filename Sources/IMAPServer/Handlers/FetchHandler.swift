@@ -8,6 +8,10 @@ import ServerSupport
 /// FETCH and UID FETCH (RFC 9051 §6.4.5, BINARY RFC 3516, CONDSTORE/QRESYNC RFC 7162,
 /// OBJECTID RFC 8474, SAVEDATE RFC 8514).
 extension IMAPSessionRunner {
+    /// Named limits: messages, and bytes, read from the store per FETCH batch.
+    static var fetchBatch: Int { 64 }
+    static var fetchBatchBytes: Int64 { 8 << 20 }
+
     /// Resolves a sequence set (or `$`) to sequence numbers; nil when a message number is out of
     /// range (a BAD for sequence numbers; UIDs that do not exist are simply skipped).
     func resolve(_ set: SequenceSet, uid: Bool) -> [Int]? {
@@ -91,22 +95,44 @@ extension IMAPSessionRunner {
             default: true
             }
         }
-        for seq in targets {
-            let entry = selected.entry(at: seq)
-            var message: [UInt8] = []
+        var index = 0
+        while index < targets.count {
+            // A batch of messages read in one store read: up to fetchBatch messages or
+            // fetchBatchBytes, whichever comes first (at least one message).
+            var end = index
+            var batchBytes: Int64 = 0
+            while end < targets.count, end - index < Self.fetchBatch,
+                end == index || batchBytes + selected.entry(at: targets[end]).size <= Self.fetchBatchBytes
+            {
+                batchBytes += selected.entry(at: targets[end]).size
+                end += 1
+            }
+            let batch = targets[index..<end]
+            index = end
+            var bodies: [MessageGUID: ByteBuffer] = [:]
             if needsBytes {
                 do {
-                    message = Array(try await store.messageBytes(entry.guid).readableBytesView)
+                    bodies = try await store.messageBytes(batch.map { selected.entry(at: $0).guid })
                 } catch {
-                    logger.error("message bytes unreadable", metadata: ["guid": "\(entry.guid)", "error": "\(error)"])
-                    untagged(status: .no, code: .corruption, text: "Message \(seq) is unreadable")
-                    continue
+                    return Completion(error)
                 }
             }
-            var items = attributes
-            if flagsChanged.contains(seq) && !items.contains(.flags) { items.append(.flags) }
-            writeFetchResponse(seq, entry, items, message)
-            try await flushIfLarge()
+            for seq in batch {
+                let entry = selected.entry(at: seq)
+                var message: [UInt8] = []
+                if needsBytes {
+                    guard let bytes = bodies[entry.guid] else {
+                        logger.error("message bytes missing", metadata: ["guid": "\(entry.guid)"])
+                        untagged(status: .no, code: .corruption, text: "Message \(seq) is unreadable")
+                        continue
+                    }
+                    message = Array(bytes.readableBytesView)
+                }
+                var items = attributes
+                if flagsChanged.contains(seq) && !items.contains(.flags) { items.append(.flags) }
+                writeFetchResponse(seq, entry, items, message)
+                try await flushIfLarge()
+            }
         }
         return .ok("\(uid ? "UID FETCH" : "FETCH") completed")
     }
@@ -164,7 +190,8 @@ extension IMAPSessionRunner {
                 out.writeString("RFC822.TEXT ")
                 writeLiteral(MessageSection(text: .text).extract(from: message, structure: part())?[...] ?? [])
             case .bodySection(let section, _, let partial):
-                let bytes = section.extract(from: message, structure: part()) ?? []
+                // BODY[] is the message itself: no MIME parse.
+                let bytes = section == .whole ? message : section.extract(from: message, structure: part()) ?? []
                 out.writeString("BODY[\(section.wireName)]")
                 writePartial(bytes, partial)
             case .binary(let partNumbers, _, let partial):

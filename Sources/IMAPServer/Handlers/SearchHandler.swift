@@ -2,10 +2,14 @@ import IMAPCodec
 import MailCore
 import MailMessage
 import MailStore
+import NIOCore
 
 /// SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
 /// MODSEQ (RFC 7162 §3.1.5).
 extension IMAPSessionRunner {
+    /// Named limit: messages read from the store per batch while searching text.
+    static var searchBatch: Int { 256 }
+
     func search(_ command: SearchCommand, uid: Bool, tag: String) async -> Completion {
         guard let selected = session.selected else { return .bad("No mailbox selected") }
         let charset = (command.charset ?? "UTF-8").uppercased()
@@ -23,13 +27,29 @@ extension IMAPSessionRunner {
         )
         let readsMessages = SearchEvaluator.needsMessage(command.key)
         var matched: [Int] = []
-        for seq in 1...max(selected.count, 1) where seq <= selected.count {
-            var text: MessageSearchText?
-            if readsMessages {
-                guard let bytes = try? await store.messageBytes(selected.entry(at: seq).guid) else { continue }
-                text = MessageSearchText(Array(bytes.readableBytesView))
+        if readsMessages {
+            // Messages are read in batches, one store read each, not one read per message.
+            var start = 1
+            while start <= selected.count {
+                let end = min(start + Self.searchBatch - 1, selected.count)
+                let batch = Array(start...end)
+                let bytes: [MessageGUID: ByteBuffer]
+                do {
+                    bytes = try await store.messageBytes(batch.map { selected.entry(at: $0).guid })
+                } catch {
+                    return Completion(error)
+                }
+                for seq in batch {
+                    guard let message = bytes[selected.entry(at: seq).guid] else { continue }
+                    let text = MessageSearchText(Array(message.readableBytesView))
+                    if evaluator.matches(command.key, seq: seq, message: text) { matched.append(seq) }
+                }
+                start = end + 1
             }
-            if evaluator.matches(command.key, seq: seq, message: text) { matched.append(seq) }
+        } else {
+            for seq in 1...max(selected.count, 1) where seq <= selected.count {
+                if evaluator.matches(command.key, seq: seq, message: nil) { matched.append(seq) }
+            }
         }
         let numbers = matched.map { uid ? selected.entry(at: $0).uid.rawValue : UInt32($0) }
         let mentionsModSeq = IMAPSession.mentionsModSeq(command.key)

@@ -18,6 +18,17 @@ struct SearchEvaluator {
     /// The charsets a client may name in SEARCH CHARSET.
     static let supportedCharsets: Set<String> = ["UTF-8", "US-ASCII", "ISO-8859-1", "WINDOWS-1252"]
 
+    /// Whether `key` needs the message body (not just its header).
+    static func needsBody(_ key: SearchKey) -> Bool {
+        switch key {
+        case .body, .text: true
+        case .not(let inner): needsBody(inner)
+        case .or(let a, let b): needsBody(a) || needsBody(b)
+        case .and(let keys): keys.contains(where: needsBody)
+        default: false
+        }
+    }
+
     /// Whether `key` needs the message's bytes.
     static func needsMessage(_ key: SearchKey) -> Bool {
         switch key {

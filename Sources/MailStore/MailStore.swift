@@ -56,6 +56,9 @@ public protocol MailStore: Sendable {
     /// The bytes of several messages, read together (SEARCH and FETCH batches); GUIDs the store
     /// does not hold are absent from the result.
     func messageBytes(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer]
+    /// The headers (through the blank line) of several messages, from the header cache; a
+    /// message whose header is not cached comes back whole, which header readers accept.
+    func messageHeaders(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer]
     /// Starts staging a new message.
     func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter
     /// Delivers one staged message to several mailboxes; each target succeeds or fails on its own.

@@ -23,12 +23,21 @@ public struct StagedMessage: Sendable {
     public let token: String
     /// Store-private: the bytes themselves, for messages small enough to be stored inline.
     public let inlineBytes: ByteBuffer?
+    /// Store-private: the header (through the blank line) when it was short enough to cache.
+    public let header: ByteBuffer?
 
-    public init(guid: MessageGUID, size: Int64, token: String, inlineBytes: ByteBuffer? = nil) {
+    public init(
+        guid: MessageGUID,
+        size: Int64,
+        token: String,
+        inlineBytes: ByteBuffer? = nil,
+        header: ByteBuffer? = nil
+    ) {
         self.guid = guid
         self.size = size
         self.token = token
         self.inlineBytes = inlineBytes
+        self.header = header
     }
 }
 

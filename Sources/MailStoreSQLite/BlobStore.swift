@@ -140,7 +140,13 @@ final class StagingFile: MessageStagingWriter {
         var hasher = Insecure.SHA1()
         var size: Int64 = 0
         var finished = false
+        /// The header as it arrives, until its blank line (then `headerDone`) or the cache limit.
+        var header: ByteBuffer? = ByteBuffer()
+        var headerDone = false
     }
+
+    /// Named limit: headers longer than this are not cached (reads fall back to the message).
+    static let headerCacheLimit = 64 * 1024
 
     init(directory: String, inlineLimit: Int) {
         self.directory = directory
@@ -152,6 +158,7 @@ final class StagingFile: MessageStagingWriter {
             guard !state.finished else { throw MailStoreError(.invalidArgument, "staged message already finished") }
             bytes.withUnsafeReadableBytes { state.hasher.update(bufferPointer: $0) }
             state.size += Int64(bytes.readableBytes)
+            Self.captureHeader(&state, bytes)
             if var memory = state.memory {
                 state.memory = nil
                 memory.writeImmutableBuffer(bytes)
@@ -170,6 +177,34 @@ final class StagingFile: MessageStagingWriter {
         }
     }
 
+    /// Keeps the header bytes through the first empty line (CRLF CRLF or LF LF).
+    private static func captureHeader(_ state: inout State, _ bytes: ByteBuffer) {
+        guard !state.headerDone, var header = state.header else { return }
+        state.header = nil
+        let start = header.writerIndex
+        header.writeImmutableBuffer(bytes)
+        let view = header.readableBytesView
+        // Scan from a little before the new bytes, so a blank line split across writes is found.
+        var index = max(view.startIndex, view.startIndex + start - 3)
+        while index < view.endIndex {
+            if view[index] == 10 {
+                let next = view.index(after: index)
+                var end: Int?
+                if next < view.endIndex, view[next] == 10 { end = next + 1 }
+                if next + 1 < view.endIndex, view[next] == 13, view[next + 1] == 10 { end = next + 2 }
+                if let end {
+                    state.headerDone = true
+                    guard end - view.startIndex <= headerCacheLimit else { return }
+                    header.moveWriterIndex(to: end)
+                    state.header = header
+                    return
+                }
+            }
+            index += 1
+        }
+        if header.readableBytes <= headerCacheLimit { state.header = header }
+    }
+
     private func openFile(_ state: inout State) throws(MailStoreError) {
         var random = SystemRandomNumberGenerator()
         state.path = directory + "/" + String(random.next(), radix: 36) + String(random.next(), radix: 36) + ".tmp"
@@ -182,12 +217,17 @@ final class StagingFile: MessageStagingWriter {
             guard !state.finished else { throw MailStoreError(.invalidArgument, "staged message already finished") }
             state.finished = true
             let guid = MessageGUID(bytes: Array(state.hasher.finalize()))!
+            // A message without a blank line is all header: cache it whole if it is small.
+            let header = state.header.flatMap { $0.readableBytes <= Self.headerCacheLimit ? $0 : nil }
             if let memory = state.memory {
-                return (Int32(-1), "", StagedMessage(guid: guid, size: state.size, token: "", inlineBytes: memory))
+                return (
+                    Int32(-1), "",
+                    StagedMessage(guid: guid, size: state.size, token: "", inlineBytes: memory, header: header)
+                )
             }
             let fd = state.fd
             state.fd = -1
-            return (fd, state.path, StagedMessage(guid: guid, size: state.size, token: state.path))
+            return (fd, state.path, StagedMessage(guid: guid, size: state.size, token: state.path, header: header))
         }
         guard fd >= 0 else { return staged }
         // Flush the bytes here, in parallel with every other session (concurrent fsyncs share

@@ -116,6 +116,10 @@ final class DeliveryJob: WriteJob {
                 ON CONFLICT(guid) DO UPDATE SET refcount = refcount + excluded.refcount
                 """
         ).execute(arguments: [message.guid.hex, partition, message.size, copies, inline])
+        if let header = message.header, copies > 0 {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO headers(guid, data) VALUES (?, ?)")
+                .execute(arguments: [message.guid.hex, Data(header.readableBytesView)])
+        }
         state.withLock { $0.results = results }
     }
 

@@ -576,6 +576,7 @@ extension SQLiteMailStore {
             for row in rows {
                 let guid: String = row["guid"]
                 try db.execute(sql: "DELETE FROM blobs WHERE guid = ? AND refcount = 0", arguments: [guid])
+                try db.execute(sql: "DELETE FROM headers WHERE guid = ?", arguments: [guid])
                 files.blobsToRemove.append((guid, row["partition"]))
                 removed += 1
             }

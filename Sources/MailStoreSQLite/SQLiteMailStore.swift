@@ -278,6 +278,24 @@ public final class SQLiteMailStore: MailStore {
         return result
     }
 
+    public func messageHeaders(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
+        let unique = Array(Set(guids))
+        let cached = try await read { db -> [MessageGUID: ByteBuffer] in
+            var found: [MessageGUID: ByteBuffer] = [:]
+            let statement = try db.cachedStatement(sql: "SELECT data FROM headers WHERE guid = ?")
+            for guid in unique {
+                if let data = try Data.fetchOne(statement, arguments: [guid.hex]) {
+                    found[guid] = ByteBuffer(bytes: data)
+                }
+            }
+            return found
+        }
+        let missing = unique.filter { cached[$0] == nil }
+        guard !missing.isEmpty else { return cached }
+        // Not cached (long headers, or stored before the cache existed): the whole message.
+        return cached.merging(try await messageBytes(missing)) { first, _ in first }
+    }
+
     public func quotaRoot(_ root: String) async throws(MailStoreError) -> QuotaRoot? {
         try await read { db in try Self.fetchQuotaRoot(db, root) }
     }

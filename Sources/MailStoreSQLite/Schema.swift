@@ -112,6 +112,12 @@ enum Schema {
             // NULL means the bytes are in the content-addressed file.
             try db.execute(sql: "ALTER TABLE blobs ADD COLUMN data BLOB")
         }
+        migrator.registerMigration("v3-header-cache") { db in
+            // Each stored message's header, for SEARCH on header fields, ENVELOPE and
+            // HEADER.FIELDS without reading whole messages (Cyrus's cache file, Dovecot's
+            // index cache). Absent for headers over the cache limit.
+            try db.execute(sql: "CREATE TABLE headers (guid TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL)")
+        }
         return migrator
     }
 }

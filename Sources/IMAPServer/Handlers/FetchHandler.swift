@@ -95,6 +95,22 @@ extension IMAPSessionRunner {
             default: true
             }
         }
+        // ENVELOPE and top-level header sections need only the cached header.
+        let headersOnly = attributes.allSatisfy { attribute in
+            switch attribute {
+            case .envelope, .rfc822Header: true
+            case .bodySection(let section, _, _):
+                section.part.isEmpty
+                    && {
+                        switch section.text {
+                        case .header, .headerFields, .headerFieldsNot: true
+                        default: false
+                        }
+                    }()
+            case .flags, .uid, .internalDate, .rfc822Size, .modSeq, .emailID, .threadID, .saveDate: true
+            default: false
+            }
+        }
         var index = 0
         while index < targets.count {
             // A batch of messages read in one store read: up to fetchBatch messages or
@@ -112,7 +128,8 @@ extension IMAPSessionRunner {
             var bodies: [MessageGUID: ByteBuffer] = [:]
             if needsBytes {
                 do {
-                    bodies = try await store.messageBytes(batch.map { selected.entry(at: $0).guid })
+                    let guids = batch.map { selected.entry(at: $0).guid }
+                    bodies = try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids)
                 } catch {
                     return Completion(error)
                 }

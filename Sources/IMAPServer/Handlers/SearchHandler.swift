@@ -28,14 +28,17 @@ extension IMAPSessionRunner {
         let readsMessages = SearchEvaluator.needsMessage(command.key)
         var matched: [Int] = []
         if readsMessages {
-            // Messages are read in batches, one store read each, not one read per message.
+            // Messages are read in batches, one store read each, not one read per message;
+            // header-only criteria read the header cache instead of whole messages.
+            let headersOnly = !SearchEvaluator.needsBody(command.key)
             var start = 1
             while start <= selected.count {
                 let end = min(start + Self.searchBatch - 1, selected.count)
                 let batch = Array(start...end)
                 let bytes: [MessageGUID: ByteBuffer]
                 do {
-                    bytes = try await store.messageBytes(batch.map { selected.entry(at: $0).guid })
+                    let guids = batch.map { selected.entry(at: $0).guid }
+                    bytes = try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids)
                 } catch {
                     return Completion(error)
                 }

@@ -73,8 +73,24 @@ public final class MessageSearchText {
     /// matches every message that has the field. For address fields the decoded value holds
     /// both display names and addresses, so either can be searched.
     public func headerContains(field: String, _ needle: SearchString) -> Bool {
-        let name = MessageSection.asciiLowercased(field)
-        return fields.contains { $0.name == name && CaseFolding.contains($0.value, needle.folded) }
+        if let foldedFields {
+            let name = MessageSection.asciiLowercased(field)
+            return foldedFields.contains { $0.name == name && CaseFolding.contains($0.value, needle.folded) }
+        }
+        // Only the named fields are decoded and folded (SEARCH FROM need not fold Received).
+        return header.all(field).contains { CaseFolding.contains(Self.foldedValue($0), needle.folded) }
+    }
+
+    /// A field's value unfolded, RFC 2047-decoded and case-folded.
+    private static func foldedValue(_ field: MessageHeader.Field) -> [UInt8] {
+        var value = field.unfoldedValue
+        // Only values that may hold an encoded word pay for decoding (a byte scan: String's
+        // contains(String) goes through Foundation here and dominated header SEARCH).
+        let utf8 = value.utf8
+        if utf8.count >= 8, zip(utf8, utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: "=") && $1 == UInt8(ascii: "?") }) {
+            value = EncodedWord.decode(value)
+        }
+        return CaseFolding.folded(value)
     }
 
     /// `headerContains(field:_:)` for a needle used once (a ``SearchString`` folds it once).
@@ -104,10 +120,7 @@ public final class MessageSearchText {
     private var fields: [(name: [UInt8], value: [UInt8])] {
         if let foldedFields { return foldedFields }
         let built = header.fields.map { field -> (name: [UInt8], value: [UInt8]) in
-            var value = field.unfoldedValue
-            // Only values that may hold an encoded word pay for decoding.
-            if value.utf8.count >= 8, value.contains("=?") { value = EncodedWord.decode(value) }
-            return (MessageSection.asciiLowercased(field.name), CaseFolding.folded(value))
+            (MessageSection.asciiLowercased(field.name), Self.foldedValue(field))
         }
         foldedFields = built
         return built

@@ -97,7 +97,13 @@ public struct MessageHeader: Sendable {
 
     /// Every field with this name, in order.
     public func all(_ name: String) -> [Field] {
-        let lower = name.lowercased()
-        return fields.filter { $0.name.lowercased() == lower }
+        // Field names are ASCII (RFC 5322 ftext): compare bytes, case-folded, without
+        // building lower-cased Strings per field.
+        func lower(_ byte: UInt8) -> UInt8 { byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte }
+        let wanted = name.utf8.map(lower)
+        return fields.filter { field in
+            let utf8 = field.name.utf8
+            return utf8.count == wanted.count && zip(utf8, wanted).allSatisfy { lower($0) == $1 }
+        }
     }
 }

@@ -87,7 +87,9 @@ public final class MessageSearchText {
         // Only values that may hold an encoded word pay for decoding (a byte scan: String's
         // contains(String) goes through Foundation here and dominated header SEARCH).
         let utf8 = value.utf8
-        if utf8.count >= 8, zip(utf8, utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: "=") && $1 == UInt8(ascii: "?") }) {
+        if utf8.count >= 8,
+            zip(utf8, utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: "=") && $1 == UInt8(ascii: "?") })
+        {
             value = EncodedWord.decode(value)
         }
         return CaseFolding.folded(value)

@@ -156,7 +156,8 @@ let package = Package(
             dependencies: [
                 "IMAPServer", "IMAPCodec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore",
                 .product(name: "NIOCore", package: "swift-nio"),
-            ]
+            ],
+            exclude: ["Transcripts"]
         ),
         .testTarget(
             name: "CorvidRuntimeTests",

@@ -45,11 +45,16 @@ public struct SelectedMailbox: Sendable {
     public private(set) var pendingExpunges: Set<UID> = []
 
     public init(mailbox: Mailbox, records: [MessageRecord], readOnly: Bool) {
+        self.init(mailbox: mailbox, entries: records.filter { !$0.isExpunged }.map(Entry.init), readOnly: readOnly)
+    }
+
+    /// A view over a list already built for this mailbox state (shared copy-on-write).
+    init(mailbox: Mailbox, entries: [Entry], readOnly: Bool) {
         name = mailbox.name
         uniqueID = mailbox.uniqueID
         uidValidity = mailbox.uidValidity
         self.readOnly = readOnly
-        entries = records.filter { !$0.isExpunged }.map(Entry.init)
+        self.entries = entries
         knownModSeq = mailbox.highestModSeq
         uidNext = mailbox.lastUID + 1
     }

@@ -41,15 +41,24 @@ extension IMAPSessionRunner {
         if let refusal = require("r", on: mailbox) { return refusal }
         let rights = access.rights(on: mailbox)
         let readOnly = examine || !["s", "w", "t", "e", "i"].contains(where: rights.contains)
-        let snapshot: (Mailbox, [MessageRecord])?
-        do {
-            snapshot = try await store.mailboxChanges(mailbox.name, since: nil)
-        } catch {
-            return Completion(error)
+        let current: Mailbox
+        let view: SelectedMailbox
+        if let entries = connection.selections.entries(uniqueID: mailbox.uniqueID, modSeq: mailbox.highestModSeq) {
+            current = mailbox
+            view = SelectedMailbox(mailbox: mailbox, entries: entries, readOnly: readOnly)
+        } else {
+            let snapshot: (Mailbox, [MessageRecord])?
+            do {
+                snapshot = try await store.mailboxChanges(mailbox.name, since: nil)
+            } catch {
+                return Completion(error)
+            }
+            guard let (fresh, records) = snapshot else { return .no("Mailbox does not exist", .nonexistent) }
+            current = fresh
+            view = SelectedMailbox(mailbox: fresh, records: records, readOnly: readOnly)
+            connection.selections.store(view.entries, uniqueID: fresh.uniqueID, modSeq: fresh.highestModSeq)
         }
-        guard let (current, records) = snapshot else { return .no("Mailbox does not exist", .nonexistent) }
         startWatching(current.name)
-        let view = SelectedMailbox(mailbox: current, records: records, readOnly: readOnly)
         session.select(view, condStore: parameters.condStore || parameters.qresync != nil)
 
         var keywords = Set<String>()

@@ -193,6 +193,85 @@ class ClientTests:
         self.run_check("imaplib: IDLE sees an LMTP delivery as * n EXISTS within 2 s", self.idle_delivery)
         self.run_check("imaplib: two sessions see each other's flag changes and expunges on NOOP",
                        self.two_sessions)
+        self.run_check("raw: COMPRESS=DEFLATE after IMAPS login: commands and a FETCH round-trip compressed",
+                       self.compress_deflate)
+        self.run_check("raw: plaintext pipelined after STARTTLS is dropped, never executed", self.starttls_injection)
+
+    def compress_deflate(self):
+        import zlib
+        raw = socket.create_connection((HOST, self.server.imaps_port), timeout=30)
+        sock = tls_context().wrap_socket(raw, server_hostname="localhost")
+        buffer = b""
+
+        def read_until(marker: bytes, decompress=None) -> bytes:
+            nonlocal buffer
+            while marker not in buffer:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise ProtocolError(f"connection closed waiting for {marker!r}: {buffer[-200:]!r}")
+                buffer += decompress.decompress(chunk) if decompress else chunk
+            head, _, rest = buffer.partition(marker)
+            line_end = rest.find(b"\r\n")
+            taken = head + marker + rest[: line_end + 2]
+            buffer = rest[line_end + 2:]
+            return taken
+
+        read_until(b"\r\n")
+        sock.sendall(b"a LOGIN alice " + USERS["alice"].encode() + b"\r\n")
+        caps = read_until(b"a OK")
+        if b"COMPRESS=DEFLATE" not in caps:
+            return False, f"COMPRESS=DEFLATE not advertised: {caps!r}"
+        sock.sendall(b"c COMPRESS DEFLATE\r\n")
+        reply = read_until(b"c ")
+        if b"c OK" not in reply:
+            return False, f"COMPRESS refused: {reply!r}"
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        decompressor = zlib.decompressobj(-15)
+
+        def send(text: bytes) -> None:
+            sock.sendall(compressor.compress(text) + compressor.flush(zlib.Z_SYNC_FLUSH))
+
+        body = ("Compressed " * 2000).encode()
+        message = b"Subject: compress\r\n\r\n" + body + b"\r\n"
+        send(b"d APPEND INBOX {%d+}\r\n" % len(message) + message + b"\r\n")
+        appended = read_until(b"d ", decompressor)
+        send(b"e NOOP\r\n")
+        noop = read_until(b"e ", decompressor)
+        send(b"f SELECT INBOX\r\n")
+        read_until(b"f ", decompressor)
+        send(b"g UID SEARCH SUBJECT compress\r\n")
+        search = read_until(b"g ", decompressor)
+        uid = search.split(b"* SEARCH ")[1].split(b"\r\n")[0].split()[-1]
+        send(b"h UID FETCH " + uid + b" BODY.PEEK[]\r\n")
+        fetched = read_until(b"h OK", decompressor)
+        send(b"i LOGOUT\r\n")
+        sock.close()
+        ok = b"d OK" in appended and b"e OK" in noop and message in fetched
+        return ok, f"append {appended[-80:]!r}, noop {noop!r}, fetched {len(fetched)} bytes"
+
+    def starttls_injection(self):
+        raw = socket.create_connection((HOST, self.server.imap_port), timeout=30)
+        raw.recv(4096)
+        # The injected command rides in the same packet as STARTTLS.
+        raw.sendall(b"a STARTTLS\r\nb LOGIN alice " + USERS["alice"].encode() + b"\r\n")
+        reply = b""
+        while b"a OK" not in reply:
+            chunk = raw.recv(4096)
+            if not chunk:
+                return False, f"closed before STARTTLS reply: {reply!r}"
+            reply += chunk
+        sock = tls_context().wrap_socket(raw, server_hostname="localhost")
+        sock.sendall(b"c NOOP\r\n")
+        answer = b""
+        while b"c " not in answer:
+            chunk = sock.recv(4096)
+            if not chunk:
+                break
+            answer += chunk
+        sock.sendall(b"d LOGOUT\r\n")
+        sock.close()
+        # Had `b LOGIN` run, its tagged reply would precede c's; and c must be answered.
+        return b"b " not in answer and b"c OK" in answer, f"after TLS: {answer!r}"
 
     def greeting_capabilities(self):
         m = imaplib.IMAP4(HOST, self.server.imap_port, timeout=30)

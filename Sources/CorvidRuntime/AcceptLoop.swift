@@ -1,4 +1,5 @@
 import NIOCore
+import NIOPosix
 import ServiceLifecycle
 import Synchronization
 
@@ -50,6 +51,27 @@ final class OpenChannels: Sendable {
     func closeAllInputs() {
         for channel in channels.withLock({ Array($0.values) }) {
             channel.close(mode: .input).whenFailure { _ in channel.close(promise: nil) }
+        }
+    }
+}
+
+extension ListenAddress {
+    /// Binds a server bootstrap to a TCP address or a UNIX socket path (replacing a stale
+    /// socket file), with each accepted connection wrapped by `childChannelInitializer`.
+    static func bind<Output: Sendable>(
+        _ address: ListenAddress,
+        bootstrap: ServerBootstrap,
+        childChannelInitializer: @escaping @Sendable (Channel) -> EventLoopFuture<Output>
+    ) async throws -> NIOAsyncChannel<Output, Never> {
+        switch address {
+        case .tcp(let host, let port):
+            try await bootstrap.bind(host: host, port: port, childChannelInitializer: childChannelInitializer)
+        case .unix(let path):
+            try await bootstrap.bind(
+                unixDomainSocketPath: path,
+                cleanupExistingSocketFile: true,
+                childChannelInitializer: childChannelInitializer
+            )
         }
     }
 }

@@ -44,17 +44,7 @@ final class IMAPService: Service {
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
-        let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
-        switch address {
-        case .tcp(let host, let port):
-            channel = try await bootstrap.bind(host: host, port: port, childChannelInitializer: initializer)
-        case .unix(let path):
-            channel = try await bootstrap.bind(
-                unixDomainSocketPath: path,
-                cleanupExistingSocketFile: true,
-                childChannelInitializer: initializer
-            )
-        }
+        let channel = try await ListenAddress.bind(address, bootstrap: bootstrap, childChannelInitializer: initializer)
         return IMAPService(channel: channel, connection: connection, tls: tls, implicitTLS: implicitTLS, logger: logger)
     }
 

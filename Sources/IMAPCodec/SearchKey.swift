@@ -46,6 +46,19 @@ public indirect enum SearchKey: Hashable, Sendable {
     case and([SearchKey])
 }
 
+extension SearchKey {
+    /// Whether this key, or any key nested in it (NOT, OR, lists), satisfies `predicate`.
+    public func contains(where predicate: (SearchKey) -> Bool) -> Bool {
+        if predicate(self) { return true }
+        switch self {
+        case .not(let inner): return inner.contains(where: predicate)
+        case .or(let a, let b): return a.contains(where: predicate) || b.contains(where: predicate)
+        case .and(let keys): return keys.contains { $0.contains(where: predicate) }
+        default: return false
+        }
+    }
+}
+
 /// ESEARCH result options (RFC 4731, RFC 5182 SAVE).
 public enum SearchReturnOption: String, Hashable, Sendable {
     case min = "MIN"

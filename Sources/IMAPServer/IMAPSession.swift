@@ -63,13 +63,7 @@ public struct IMAPSession: Sendable {
     }
 
     static func mentionsModSeq(_ key: SearchKey) -> Bool {
-        switch key {
-        case .modSeq: true
-        case .not(let inner): mentionsModSeq(inner)
-        case .or(let a, let b): mentionsModSeq(a) || mentionsModSeq(b)
-        case .and(let keys): keys.contains(where: mentionsModSeq)
-        default: false
-        }
+        key.contains { if case .modSeq = $0 { true } else { false } }
     }
 
     /// A command that could not be parsed.

@@ -20,23 +20,21 @@ struct SearchEvaluator {
 
     /// Whether `key` needs the message body (not just its header).
     static func needsBody(_ key: SearchKey) -> Bool {
-        switch key {
-        case .body, .text: true
-        case .not(let inner): needsBody(inner)
-        case .or(let a, let b): needsBody(a) || needsBody(b)
-        case .and(let keys): keys.contains(where: needsBody)
-        default: false
+        key.contains {
+            switch $0 {
+            case .body, .text: true
+            default: false
+            }
         }
     }
 
     /// Whether `key` needs the message's bytes.
     static func needsMessage(_ key: SearchKey) -> Bool {
-        switch key {
-        case .bcc, .cc, .from, .to, .subject, .body, .text, .header, .sentBefore, .sentOn, .sentSince: true
-        case .not(let inner): needsMessage(inner)
-        case .or(let a, let b): needsMessage(a) || needsMessage(b)
-        case .and(let keys): keys.contains(where: needsMessage)
-        default: false
+        key.contains {
+            switch $0 {
+            case .bcc, .cc, .from, .to, .subject, .body, .text, .header, .sentBefore, .sentOn, .sentSince: true
+            default: false
+            }
         }
     }
 

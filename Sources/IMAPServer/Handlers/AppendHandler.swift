@@ -68,7 +68,6 @@ extension IMAPSessionRunner {
             let date: UnixTime
             switch appendArguments(message) {
             case .failure(let completion):
-                for item in staged { _ = item }
                 return completion
             case .success(let parsed): (flags, date) = parsed
             }
@@ -94,14 +93,13 @@ extension IMAPSessionRunner {
         to mailbox: Mailbox
     ) async -> Completion {
         var appended: [AppendedMessage] = []
-        for (index, item) in staged.enumerated() {
+        for item in staged {
             let target = DeliveryTarget(mailbox: mailbox.name, flags: item.flags, internalDate: item.internalDate)
             switch await store.deliver(item.message, to: [target])[0] {
             case .success(let result):
                 appended.append(result)
             case .failure(let error):
                 // Staged bytes not yet delivered are released by the store's staging cleanup.
-                _ = index
                 if !appended.isEmpty {
                     _ = try? await store.expunge(uids: appended.map(\.uid), in: mailbox.name)
                 }

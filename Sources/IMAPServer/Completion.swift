@@ -1,8 +1,10 @@
 import IMAPCodec
 import MailStore
 
-/// The one mapping from store errors to IMAP replies (RFC 5530 response codes); handlers never
-/// format store failures themselves.
+/// A command's tagged reply: status, response code and text.
+///
+/// `init(_: MailStoreError)` is the one mapping from store errors to IMAP replies (RFC 5530
+/// response codes); handlers never format store failures themselves.
 struct Completion: Error, Sendable {
     var status: IMAPStatus
     var code: IMAPResponseCode?

@@ -96,6 +96,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     var watchToken: MailboxChangeHub.WatchToken?
     /// Set when the session must end after the current output (BYE already written).
     var mustClose = false
+    /// Flag-list texts of the FETCH in progress (see `flagText`).
+    var flagTextCache: [FlagSet: String] = [:]
     /// A SASL exchange waiting for the client's next response.
     var authExchange: AuthExchange?
     /// A streamed APPEND in progress.

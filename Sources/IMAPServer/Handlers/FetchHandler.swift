@@ -111,6 +111,10 @@ extension IMAPSessionRunner {
             default: false
             }
         }
+        var fetchedBytes = 0
+        var lines = ByteBuffer()
+        defer { IMAPMetrics.fetchedBytes.increment(by: Int64(fetchedBytes)) }
+        flagTextCache.removeAll(keepingCapacity: true)
         var index = 0
         while index < targets.count {
             // A batch of messages read in one store read: up to fetchBatch messages or
@@ -131,6 +135,7 @@ extension IMAPSessionRunner {
                     let guids = batch.map { selected.entry(at: $0).guid }
                     bodies = try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids)
                 } catch {
+                    out.writeBuffer(&lines)
                     return Completion(error)
                 }
             }
@@ -140,6 +145,7 @@ extension IMAPSessionRunner {
                 if needsBytes {
                     guard let bytes = bodies[entry.guid] else {
                         logger.error("message bytes missing", metadata: ["guid": "\(entry.guid)"])
+                        out.writeBuffer(&lines)
                         untagged(status: .no, code: .corruption, text: "Message \(seq) is unreadable")
                         continue
                     }
@@ -147,11 +153,27 @@ extension IMAPSessionRunner {
                 }
                 var items = attributes
                 if flagsChanged.contains(seq) && !items.contains(.flags) { items.append(.flags) }
-                writeFetchResponse(seq, entry, items, message)
-                try await flushIfLarge()
+                // Written into a local buffer (no per-access exclusivity checks on the session
+                // object), moved to the output and flushed only when it is large.
+                writeFetchResponse(seq, entry, items, message, into: &lines)
+                fetchedBytes += message.count
+                if lines.readableBytes >= Self.flushThreshold {
+                    out.writeBuffer(&lines)
+                    try await flush()
+                }
             }
         }
+        out.writeBuffer(&lines)
         return .ok("\(uid ? "UID FETCH" : "FETCH") completed")
+    }
+
+    /// A flag list's text, remembered for the rest of the command: a mailbox has few distinct
+    /// flag combinations, and `UID FETCH 1:* (FLAGS)` writes one per message.
+    func flagText(_ flags: FlagSet) -> String {
+        if let known = flagTextCache[flags] { return known }
+        let text = flagList(flags)
+        if flagTextCache.count < 1024 { flagTextCache[flags] = text }
+        return text
     }
 
     /// Writes `* seq FETCH (...)` for one message.
@@ -159,9 +181,10 @@ extension IMAPSessionRunner {
         _ seq: Int,
         _ entry: SelectedMailbox.Entry,
         _ attributes: [FetchAttribute],
-        _ message: [UInt8]
+        _ message: [UInt8],
+        into buffer: inout ByteBuffer
     ) {
-        out.writeString("* \(seq) FETCH (")
+        buffer.writeString("* \(seq) FETCH (")
         var parsed: MIMEPart?
         func part() -> MIMEPart {
             if let parsed { return parsed }
@@ -170,80 +193,87 @@ extension IMAPSessionRunner {
             return value
         }
         for (index, attribute) in attributes.enumerated() {
-            if index > 0 { out.writeString(" ") }
+            if index > 0 { buffer.writeString(" ") }
             switch attribute {
             case .uid:
-                out.writeString("UID \(entry.uid.rawValue)")
+                buffer.writeString("UID \(entry.uid.rawValue)")
             case .flags:
-                out.writeString("FLAGS (\(flagList(entry.flags)))")
+                buffer.writeString("FLAGS (")
+                buffer.writeString(flagText(entry.flags))
+                buffer.writeString(")")
             case .internalDate:
-                out.writeString("INTERNALDATE \"\(IMAPDateTime.format(entry.internalDate))\"")
+                buffer.writeString("INTERNALDATE \"\(IMAPDateTime.format(entry.internalDate))\"")
             case .saveDate:
-                out.writeString("SAVEDATE \"\(IMAPDateTime.format(entry.saveDate))\"")
+                buffer.writeString("SAVEDATE \"\(IMAPDateTime.format(entry.saveDate))\"")
             case .rfc822Size:
-                out.writeString("RFC822.SIZE \(entry.size)")
+                buffer.writeString("RFC822.SIZE \(entry.size)")
             case .modSeq:
-                out.writeString("MODSEQ (\(entry.modSeq.rawValue))")
+                buffer.writeString("MODSEQ (\(entry.modSeq.rawValue))")
             case .emailID:
-                out.writeString("EMAILID (M\(entry.guid.hex.prefix(24)))")
+                buffer.writeString("EMAILID (M\(entry.guid.hex.prefix(24)))")
             case .threadID:
-                out.writeString("THREADID NIL")
+                buffer.writeString("THREADID NIL")
             case .envelope:
-                out.writeString("ENVELOPE ")
-                IMAPWriter.writeEnvelope(Envelope(header: part().header), into: &out)
+                buffer.writeString("ENVELOPE ")
+                IMAPWriter.writeEnvelope(Envelope(header: part().header), into: &buffer)
             case .bodyStructure:
-                out.writeString("BODYSTRUCTURE ")
-                IMAPWriter.writeBodyStructure(BodyStructure(part(), in: message), extensions: true, into: &out)
+                buffer.writeString("BODYSTRUCTURE ")
+                IMAPWriter.writeBodyStructure(BodyStructure(part(), in: message), extensions: true, into: &buffer)
             case .bodyStructureNonExtensible:
-                out.writeString("BODY ")
-                IMAPWriter.writeBodyStructure(BodyStructure(part(), in: message), extensions: false, into: &out)
+                buffer.writeString("BODY ")
+                IMAPWriter.writeBodyStructure(BodyStructure(part(), in: message), extensions: false, into: &buffer)
             case .rfc822:
-                out.writeString("RFC822 ")
-                writeLiteral(message[...])
+                buffer.writeString("RFC822 ")
+                writeLiteral(message[...], into: &buffer)
             case .rfc822Header:
-                out.writeString("RFC822.HEADER ")
-                writeLiteral(MessageSection(text: .header).extract(from: message, structure: part())?[...] ?? [])
+                buffer.writeString("RFC822.HEADER ")
+                writeLiteral(
+                    MessageSection(text: .header).extract(from: message, structure: part())?[...] ?? [],
+                    into: &buffer
+                )
             case .rfc822Text:
-                out.writeString("RFC822.TEXT ")
-                writeLiteral(MessageSection(text: .text).extract(from: message, structure: part())?[...] ?? [])
+                buffer.writeString("RFC822.TEXT ")
+                writeLiteral(
+                    MessageSection(text: .text).extract(from: message, structure: part())?[...] ?? [],
+                    into: &buffer
+                )
             case .bodySection(let section, _, let partial):
                 // BODY[] is the message itself: no MIME parse.
                 let bytes = section == .whole ? message : section.extract(from: message, structure: part()) ?? []
-                out.writeString("BODY[\(section.wireName)]")
-                writePartial(bytes, partial)
+                buffer.writeString("BODY[\(section.wireName)]")
+                writePartial(bytes, partial, into: &buffer)
             case .binary(let partNumbers, _, let partial):
                 switch MessageSection.binaryContent(part: partNumbers, of: message, structure: part()) {
                 case .content(let bytes):
-                    out.writeString("BINARY[\(partNumbers.map(String.init).joined(separator: "."))]")
-                    writePartial(bytes, partial, binary: true)
+                    buffer.writeString("BINARY[\(partNumbers.map(String.init).joined(separator: "."))]")
+                    writePartial(bytes, partial, binary: true, into: &buffer)
                 case .unknownTransferEncoding, .nonexistentPart:
-                    out.writeString("BINARY[\(partNumbers.map(String.init).joined(separator: "."))] NIL")
+                    buffer.writeString("BINARY[\(partNumbers.map(String.init).joined(separator: "."))] NIL")
                 }
             case .binarySize(let partNumbers):
                 let size = MessageSection.binaryContent(part: partNumbers, of: message, structure: part()).size ?? 0
-                out.writeString("BINARY.SIZE[\(partNumbers.map(String.init).joined(separator: "."))] \(size)")
+                buffer.writeString("BINARY.SIZE[\(partNumbers.map(String.init).joined(separator: "."))] \(size)")
             }
         }
-        out.writeString(")\r\n")
-        IMAPMetrics.fetchedBytes.increment(by: Int64(message.count))
+        buffer.writeString(")\r\n")
     }
 
-    func writePartial(_ bytes: [UInt8], _ partial: FetchPartial?, binary: Bool = false) {
+    func writePartial(_ bytes: [UInt8], _ partial: FetchPartial?, binary: Bool = false, into buffer: inout ByteBuffer) {
         guard let partial else {
-            out.writeString(" ")
-            writeLiteral(bytes[...], binary: binary)
+            buffer.writeString(" ")
+            writeLiteral(bytes[...], binary: binary, into: &buffer)
             return
         }
-        out.writeString("<\(partial.offset)> ")
+        buffer.writeString("<\(partial.offset)> ")
         let start = min(Int(partial.offset), bytes.count)
         let end = min(start + Int(partial.length), bytes.count)
-        writeLiteral(bytes[start..<end], binary: binary)
+        writeLiteral(bytes[start..<end], binary: binary, into: &buffer)
     }
 
     /// A literal (`literal8` `~{n}` when the bytes hold NUL, RFC 3516).
-    func writeLiteral(_ bytes: ArraySlice<UInt8>, binary: Bool = false) {
+    func writeLiteral(_ bytes: ArraySlice<UInt8>, binary: Bool = false, into buffer: inout ByteBuffer) {
         let prefix = binary && bytes.contains(0) ? "~{" : "{"
-        out.writeString("\(prefix)\(bytes.count)}\r\n")
-        out.writeBytes(bytes)
+        buffer.writeString("\(prefix)\(bytes.count)}\r\n")
+        buffer.writeBytes(bytes)
     }
 }

@@ -102,14 +102,20 @@ final class ConnectionEvents: Sendable {
     func discardInput(through count: Int) -> Int {
         let (producer, dropped) = state.withLock { state -> (CheckedContinuation<Void, Never>?, Int) in
             state.dropThrough = count
-            let dropped = state.chunk?.readableBytes ?? 0
+            // Only one chunk waits, and it ends at `received`: it predates the layer change only
+            // if that is within the count. A chunk from after it (the client's first bytes in
+            // the new layer, read quickly) is kept.
+            guard let chunk = state.chunk, state.received <= count else { return (nil, 0) }
             state.chunk = nil
             defer { state.producer = nil }
-            return (state.producer, dropped)
+            return (state.producer, chunk.readableBytes)
         }
         producer?.resume()
         return dropped
     }
+
+    /// Whether an input chunk is waiting to be taken.
+    var hasQueuedInput: Bool { state.withLock { $0.chunk != nil } }
 
     /// The next event: a waiting input chunk first, then a change mark, then the end.
     func next() async -> Event {

@@ -181,6 +181,14 @@ public enum CorvidServer {
     }
 }
 
+#if os(Linux)
+/// glibc's `mallopt` and its `M_ARENA_MAX` (from <malloc.h>, which the Glibc module does not
+/// export).
+@_silgen_name("mallopt")
+private func setMallocOption(_ parameter: Int32, _ value: Int32) -> Int32
+private let mallocArenaMax: Int32 = -8
+#endif
+
 /// Process-wide runtime set-up that must happen before any concurrency work.
 public enum ProcessSetup {
     /// Makes NIO's event loops Swift Concurrency's global executor, so session tasks run on the
@@ -189,5 +197,11 @@ public enum ProcessSetup {
     /// main thread.
     public static func useEventLoopsAsGlobalExecutor() {
         NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
+        #if os(Linux)
+        // Sessions allocate on every event loop and on the store's dispatch threads; with an
+        // arena per thread, memory freed in one arena is not reused by another, and a server
+        // with thousands of idle sessions keeps the high-water mark of every burst.
+        _ = setMallocOption(mallocArenaMax, 2)
+        #endif
     }
 }

@@ -2,6 +2,12 @@ import Logging
 import MailStoreSQLite
 import ServiceLifecycle
 
+#if os(Linux)
+/// glibc's `malloc_trim` (from <malloc.h>, which the Glibc module does not export).
+@_silgen_name("malloc_trim")
+private func releaseFreeHeap(_ pad: Int) -> Int32
+#endif
+
 /// Periodic store upkeep in the serving process: removes unreferenced message files and
 /// prunes the change feed.
 struct MaintenanceService: Service {
@@ -26,6 +32,10 @@ struct MaintenanceService: Service {
             } catch {
                 logger.error("garbage collection failed", metadata: ["error": "\(error)"])
             }
+            #if os(Linux)
+            // Give memory freed after bursts (large FETCHes, APPENDs) back to the system.
+            _ = releaseFreeHeap(0)
+            #endif
         }
     }
 }

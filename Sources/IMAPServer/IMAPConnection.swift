@@ -180,10 +180,6 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
         try await transport.write(buffer)
     }
 
-    func flushIfLarge() async throws {
-        if out.readableBytes >= Self.flushThreshold { try await flush() }
-    }
-
     func untagged(_ text: String) { IMAPResponse.untagged(text).write(into: &out) }
 
     func untagged(status: IMAPStatus, code: IMAPResponseCode? = nil, text: String) {

@@ -63,14 +63,19 @@ public struct SelectedMailbox: Sendable {
 
     /// The sequence number (1-based) of `uid`, if the client knows it.
     public func sequence(of uid: UID) -> Int? {
+        let index = firstIndex(atOrAbove: uid.rawValue)
+        return index < entries.count && entries[index].uid == uid ? index + 1 : nil
+    }
+
+    /// The index of the first entry whose UID is at least `uid` (binary search).
+    private func firstIndex(atOrAbove uid: UInt32) -> Int {
         var low = 0
-        var high = entries.count - 1
-        while low <= high {
+        var high = entries.count
+        while low < high {
             let mid = (low + high) / 2
-            if entries[mid].uid == uid { return mid + 1 }
-            if entries[mid].uid < uid { low = mid + 1 } else { high = mid - 1 }
+            if entries[mid].uid.rawValue < uid { low = mid + 1 } else { high = mid }
         }
-        return nil
+        return low
     }
 
     /// The entry at a 1-based sequence number.
@@ -91,14 +96,7 @@ public struct SelectedMailbox: Sendable {
     public func sequences(forUIDs set: UIDSet) -> [Int] {
         var result: [Int] = []
         for range in set.ranges {
-            // Walk from the first entry at or above the range start.
-            var low = 0
-            var high = entries.count
-            while low < high {
-                let mid = (low + high) / 2
-                if entries[mid].uid.rawValue < range.lowerBound { low = mid + 1 } else { high = mid }
-            }
-            var index = low
+            var index = firstIndex(atOrAbove: range.lowerBound)
             while index < entries.count, entries[index].uid.rawValue <= range.upperBound {
                 result.append(index + 1)
                 index += 1

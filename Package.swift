@@ -52,6 +52,19 @@ let package = Package(
             dependencies: ["MailCore", "MailMessage", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
+            name: "POP3Codec",
+            dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "POP3Server",
+            dependencies: [
+                "MailCore", "MailStore", "POP3Codec", "ServerSupport", "WireCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
             name: "LMTPCodec",
             dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -84,7 +97,7 @@ let package = Package(
         .target(
             name: "CorvidRuntime",
             dependencies: [
-                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer", "ServerSupport",
+                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer", "POP3Server", "ServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -118,7 +131,10 @@ let package = Package(
         .testTarget(name: "MailMessageTests", dependencies: ["MailMessage"]),
         .testTarget(
             name: "WireCoreTests",
-            dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "WireCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "LMTPCodecTests",
@@ -158,6 +174,20 @@ let package = Package(
                 .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Transcripts"]
+        ),
+        .testTarget(
+            name: "POP3CodecTests",
+            dependencies: [
+                "POP3Codec", "WireCore", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
+        ),
+        .testTarget(
+            name: "POP3ServerTests",
+            dependencies: [
+                "POP3Server", "POP3Codec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore", "WireCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
         ),
         .testTarget(
             name: "CorvidRuntimeTests",

@@ -63,6 +63,17 @@ public struct CorvidConfig: Sendable, Equatable {
     /// `timeout`: minutes of inactivity before an IMAP session is logged out; at least 30
     /// (RFC 9051 §5.4), default 32 as Cyrus.
     public var imapTimeoutMinutes: Int = 32
+    /// `poptimeout`: minutes of inactivity before a POP3 session is closed (nothing deleted);
+    /// at least 10 (RFC 1939 §3), default 10 as Cyrus.
+    public var popTimeoutMinutes: Int = 10
+    /// `popminpoll`: minimum time between POP3 logins to one maildrop, in seconds; 0 is none.
+    public var popMinPollSeconds: Int = 0
+    /// `poppollpadding`: how many early polls a client may bank against `popminpoll` (default 1).
+    public var popPollPadding: Int = 1
+    /// `popexpiretime`: days advertised as CAPA `EXPIRE`; nil (Cyrus: -1) is `NEVER`.
+    public var popExpireDays: Int? = nil
+    /// `popuseimapflags`: POP3 hides \Deleted messages and sets \Seen on retrieved ones.
+    public var popUseIMAPFlags: Bool = false
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -75,7 +86,7 @@ public struct CorvidConfig: Sendable, Equatable {
         ("admins", "space-separated list of administrator users"),
         ("lmtp_listen", "host:port or /path/to/socket for LMTP"),
         ("imap_listen", "host:port for IMAP (STARTTLS offered; LOGIN needs TLS unless allowplaintext)"),
-        ("pop3_listen", "host:port for POP3 (validated; not in this build yet)"),
+        ("pop3_listen", "host:port for POP3 (STLS offered; USER/PASS needs TLS unless allowplaintext)"),
         ("sync_listen", "host:port for csync replication (validated; not in this build yet)"),
         ("http_listen", "host:port for /metrics (Prometheus) and the status page"),
         ("maxmessagesize", "largest accepted message in bytes (default 52428800)"),
@@ -90,13 +101,18 @@ public struct CorvidConfig: Sendable, Equatable {
             "messages up to this many bytes are stored in the database, not a file (default 65536; 0: always files)"
         ),
         ("imaps_listen", "host:port for IMAP over implicit TLS"),
-        ("pop3s_listen", "host:port for POP3 over implicit TLS (validated; not in this build yet)"),
+        ("pop3s_listen", "host:port for POP3 over implicit TLS"),
         ("tls_server_cert", "PEM certificate chain (default: a self-signed one generated under configdirectory/tls)"),
         ("tls_server_key", "PEM private key of tls_server_cert"),
         ("allowplaintext", "allow LOGIN and plaintext SASL before TLS (default no)"),
         ("altnamespace", "alternate namespace: personal folders beside INBOX (default yes)"),
         ("unixhierarchysep", "'/' as the hierarchy separator instead of '.' (default yes)"),
         ("timeout", "minutes before an idle IMAP session is logged out; at least 30 (default 32)"),
+        ("poptimeout", "minutes before an idle POP3 session is closed; at least 10 (default 10)"),
+        ("popminpoll", "minimum time between POP3 logins to a maildrop, minutes or with s/m/h/d (default 0)"),
+        ("poppollpadding", "early POP3 polls a client may bank against popminpoll (default 1)"),
+        ("popexpiretime", "days advertised as POP3 EXPIRE, or with s/m/h/d; -1 is NEVER (default -1)"),
+        ("popuseimapflags", "POP3 hides \\Deleted messages and sets \\Seen on retrieved ones (default no)"),
     ]
 
     /// The configuration used when no file is given.
@@ -110,7 +126,7 @@ public struct CorvidConfig: Sendable, Equatable {
             admins: ["admin"],
             lmtpListen: ListenAddress(host: "127.0.0.1", port: 2424),
             imapListen: ListenAddress(host: "127.0.0.1", port: 1143),
-            pop3Listen: nil,
+            pop3Listen: ListenAddress(host: "127.0.0.1", port: 1110),
             syncListen: nil,
             httpListen: ListenAddress(host: "127.0.0.1", port: 8080),
             maxMessageSize: 50 * 1024 * 1024,
@@ -120,7 +136,8 @@ public struct CorvidConfig: Sendable, Equatable {
             lmtpMaxLineLength: 4096,
             lmtpDowncaseRecipients: true,
             lmtpTimeout: 300,
-            imapsListen: ListenAddress(host: "127.0.0.1", port: 1993)
+            imapsListen: ListenAddress(host: "127.0.0.1", port: 1993),
+            pop3sListen: ListenAddress(host: "127.0.0.1", port: 1995)
         )
     }
 
@@ -199,6 +216,15 @@ public struct CorvidConfig: Sendable, Equatable {
         config.altNamespace = try reader.bool("altnamespace") ?? true
         config.unixHierarchySep = try reader.bool("unixhierarchysep") ?? true
         config.imapTimeoutMinutes = try reader.integer("timeout", range: 30...10_080) ?? 32
+        config.popTimeoutMinutes = try reader.integer("poptimeout", range: 10...10_080) ?? 10
+        config.popMinPollSeconds = try reader.duration("popminpoll", unit: 60, range: 0...(7 * 86_400)) ?? 0
+        config.popPollPadding = try reader.integer("poppollpadding", range: 1...1_000) ?? 1
+        if let seconds = try reader.duration("popexpiretime", unit: 86_400, range: -86_400...(36_500 * 86_400)),
+            seconds >= 0
+        {
+            config.popExpireDays = seconds / 86_400
+        }
+        config.popUseIMAPFlags = try reader.bool("popuseimapflags") ?? false
         let known = Set(knownKeys.map(\.key))
         for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
             config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")
@@ -262,6 +288,27 @@ private struct KeyReader {
             throw fail(key, "must be between \(range.lowerBound) and \(range.upperBound), got \(number)")
         }
         return number
+    }
+
+    /// A Cyrus duration: a number in `unit` seconds, or with a suffix `s`, `m`, `h` or `d`
+    /// (`popminpoll: 10`, `popminpoll: 90s`); the result is in seconds. `-1` stays negative.
+    func duration(_ key: String, unit: Int, range: ClosedRange<Int>) throws(ConfigError) -> Int? {
+        guard let value = string(key)?.lowercased() else { return nil }
+        let multipliers: [Character: Int] = ["s": 1, "m": 60, "h": 3_600, "d": 86_400]
+        var digits = Substring(value)
+        var multiplier = unit
+        if let last = digits.last, let suffix = multipliers[last] {
+            multiplier = suffix
+            digits = digits.dropLast()
+        }
+        guard let number = Int(digits), abs(number) <= 1_000_000_000 else {
+            throw fail(key, "expected a duration such as 10, 90s, 5m, 2h or 1d, got '\(value)'")
+        }
+        let seconds = number < 0 ? number * unit : number * multiplier
+        guard range.contains(seconds) else {
+            throw fail(key, "must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(seconds)")
+        }
+        return seconds
     }
 
     func quota(_ key: String) throws(ConfigError) -> Int64? {

@@ -8,6 +8,7 @@ import Metrics
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Server
 import Prometheus
 import ServerSupport
 import ServiceLifecycle
@@ -72,11 +73,39 @@ public enum CorvidServer {
             announce("http  listening on \(address) (/metrics, status page at /)")
             services.append(service)
         }
-        if config.imapListen != nil || config.imapsListen != nil {
-            services += try await imapServices(config: config, store: store, group: group, announce: announce)
+        // One TLS identity for every session listener (generated once when none is configured).
+        var tls: NIOSSLContext?
+        if [config.imapListen, config.imapsListen, config.pop3Listen, config.pop3sListen].contains(where: { $0 != nil })
+        {
+            do {
+                tls = try TLSMaterial.makeServerContext(for: config)
+            } catch {
+                throw RuntimeError("TLS: \(error)")
+            }
         }
-        for (key, address) in [("pop3_listen", config.pop3Listen), ("sync_listen", config.syncListen)] {
-            if let address { announce("\(key) \(address) configured, but that service is not in this build yet") }
+        let authenticator = StoreAuthenticator(store: store, cache: CredentialCache(), pool: NIOThreadPool.singleton)
+        if config.imapListen != nil || config.imapsListen != nil {
+            services += try await imapServices(
+                config: config,
+                store: store,
+                authenticator: authenticator,
+                tls: tls,
+                group: group,
+                announce: announce
+            )
+        }
+        if config.pop3Listen != nil || config.pop3sListen != nil {
+            services += try await pop3Services(
+                config: config,
+                store: store,
+                authenticator: authenticator,
+                tls: tls,
+                group: group,
+                announce: announce
+            )
+        }
+        if let address = config.syncListen {
+            announce("sync_listen \(address) configured, but that service is not in this build yet")
         }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
         announce(
@@ -100,15 +129,11 @@ public enum CorvidServer {
     private static func imapServices(
         config: CorvidConfig,
         store: SQLiteMailStore,
+        authenticator: StoreAuthenticator,
+        tls: NIOSSLContext?,
         group: EventLoopGroup,
         announce: @escaping @Sendable (String) -> Void
     ) async throws -> [any Service] {
-        let tls: NIOSSLContext
-        do {
-            tls = try TLSMaterial.makeServerContext(for: config)
-        } catch {
-            throw RuntimeError("TLS: \(error)")
-        }
         let hub = MailboxChangeHub()
         let logger = Logger(label: "corvid.imap")
         let connection = IMAPConnection(
@@ -118,13 +143,13 @@ public enum CorvidServer {
                 altNamespace: config.altNamespace,
                 unixHierarchySep: config.unixHierarchySep,
                 allowPlaintext: config.allowPlaintext,
-                startTLSAvailable: true,
+                startTLSAvailable: tls != nil,
                 compressionAvailable: true,
                 maxMessageSize: config.maxMessageSize
             ),
             store: store,
             hub: hub,
-            authenticator: StoreAuthenticator(store: store, cache: CredentialCache(), pool: NIOThreadPool.singleton),
+            authenticator: authenticator,
             clock: SQLiteMailStore.systemTime,
             logger: logger
         )
@@ -153,6 +178,55 @@ public enum CorvidServer {
         return services
     }
 
+    /// The POP3 listeners (STLS on `pop3_listen`, implicit TLS on `pop3s_listen`).
+    private static func pop3Services(
+        config: CorvidConfig,
+        store: SQLiteMailStore,
+        authenticator: StoreAuthenticator,
+        tls: NIOSSLContext?,
+        group: EventLoopGroup,
+        announce: @escaping @Sendable (String) -> Void
+    ) async throws -> [any Service] {
+        let logger = Logger(label: "corvid.pop3")
+        let connection = POP3Connection(
+            configuration: POP3Configuration(
+                serverName: config.serverName,
+                allowPlaintext: config.allowPlaintext,
+                startTLSAvailable: tls != nil,
+                minPollSeconds: config.popMinPollSeconds,
+                pollPadding: config.popPollPadding,
+                expireDays: config.popExpireDays,
+                useIMAPFlags: config.popUseIMAPFlags
+            ),
+            store: store,
+            authenticator: authenticator,
+            clock: SQLiteMailStore.systemTime,
+            logger: logger
+        )
+        var services: [any Service] = []
+        for (key, address, implicit) in [
+            ("pop3_listen", config.pop3Listen, false), ("pop3s_listen", config.pop3sListen, true),
+        ] {
+            guard let address else { continue }
+            let service = try await bindOrExplain(key, address) {
+                try await POP3Service(
+                    address,
+                    group: group,
+                    connection: connection,
+                    tls: tls,
+                    implicitTLS: implicit,
+                    idleTimeout: .minutes(Int64(config.popTimeoutMinutes)),
+                    logger: logger
+                )
+            }
+            announce(
+                "\(implicit ? "pop3s" : "pop3 ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STLS)")"
+            )
+            services.append(service)
+        }
+        return services
+    }
+
     private static func bindOrExplain<T>(
         _ key: String,
         _ address: ListenAddress,
@@ -172,6 +246,8 @@ public enum CorvidServer {
         if let lmtp = config.lmtpListen { lines.append("  lmtp  \(lmtp)") }
         if let imap = config.imapListen { lines.append("  imap  \(imap)") }
         if let imaps = config.imapsListen { lines.append("  imaps \(imaps)") }
+        if let pop3 = config.pop3Listen { lines.append("  pop3  \(pop3)") }
+        if let pop3s = config.pop3sListen { lines.append("  pop3s \(pop3s)") }
         if let http = config.httpListen { lines.append("  http  \(http)") }
         let users = (try? await store.users().count) ?? -1
         let mailboxes = (try? await store.mailboxes(under: nil).count) ?? -1

@@ -24,27 +24,14 @@ final class IMAPService: Service {
         idleTimeout: TimeAmount,
         logger: Logger
     ) async throws -> IMAPService {
-        let bootstrap = ServerBootstrap(group: group)
-            .serverChannelOption(.backlog, value: 1024)
-            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-            // Sessions mostly sit idle; start reads small and let busy ones grow (to 64 KiB).
-            .childChannelOption(
-                .recvAllocator,
-                value: AdaptiveRecvByteBufferAllocator(minimum: 64, initial: 512, maximum: 65536)
-            )
-        let initializer: @Sendable (Channel) -> EventLoopFuture<NIOAsyncChannel<ByteBuffer, ByteBuffer>> = { channel in
-            channel.eventLoop.makeCompletedFuture {
-                if implicitTLS, let tls { try ChannelUpgrade.addImplicitTLS(to: channel, context: tls) }
-                try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
-                try channel.pipeline.syncOperations.addHandler(
-                    IdleCloser(farewell: "* BYE Autologout; idle for too long\r\n")
-                )
-                try ChannelUpgrade.addInboundByteCounter(to: channel)
-                return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-            }
-        }
-        let channel = try await ListenAddress.bind(address, bootstrap: bootstrap, childChannelInitializer: initializer)
+        let channel = try await SessionListener.bind(
+            address,
+            group: group,
+            tls: tls,
+            implicitTLS: implicitTLS,
+            idleTimeout: idleTimeout,
+            farewell: "* BYE Autologout; idle for too long\r\n"
+        )
         return IMAPService(channel: channel, connection: connection, tls: tls, implicitTLS: implicitTLS, logger: logger)
     }
 
@@ -91,15 +78,11 @@ struct ChannelIMAPTransport: IMAPTransport {
     func write(_ buffer: ByteBuffer) async throws { try await output.write(buffer) }
 
     func startTLS(after reply: ByteBuffer) async throws -> Int {
-        guard let tls else { throw IMAPServiceError.tlsUnavailable }
+        guard let tls else { throw SessionListenerError.tlsUnavailable }
         return try await ChannelUpgrade.startTLS(on: channel, context: tls, sendingFirst: reply)
     }
 
     func startCompression(after reply: ByteBuffer) async throws -> Int {
         try await ChannelUpgrade.startCompression(on: channel, sendingFirst: reply)
     }
-}
-
-enum IMAPServiceError: Error {
-    case tlsUnavailable
 }

@@ -3,11 +3,12 @@ import MailCore
 import MailStore
 import MailStoreSQLite
 import NIOPosix
+import POP3Server
 import ServerSupport
 
 /// Checks logins against the store's users, running the key derivation on a thread pool so it
 /// never stalls an event loop, and caching successes (``CredentialCache``).
-struct StoreAuthenticator: IMAPAuthenticator {
+struct StoreAuthenticator: IMAPAuthenticator, POP3Authenticator {
     let store: any MailStore
     let cache: CredentialCache
     let pool: NIOThreadPool

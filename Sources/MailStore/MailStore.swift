@@ -46,6 +46,9 @@ public protocol MailStore: Sendable {
     func deleteMailbox(_ name: MailboxName) async throws(MailStoreError)
     /// Sets a mailbox's ACL.
     func setACL(_ acl: ACL, on name: MailboxName) async throws(MailStoreError)
+    /// Records when a POP3 session last used the mailbox (`pop3_last_login`, which Cyrus's
+    /// `popminpoll` reads and csync replicates).
+    func setPOP3LastLogin(_ time: UnixTime, in name: MailboxName) async throws(MailStoreError)
 
     // MARK: Messages
 

@@ -124,6 +124,29 @@ extension SQLiteMailStore {
         }
     }
 
+    public func setPOP3LastLogin(_ time: UnixTime, in name: MailboxName) async throws(MailStoreError) {
+        let now = clock()
+        try await write { db, files in
+            guard let mailbox = try Self.fetchMailbox(db, name) else {
+                throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
+            }
+            // Like Cyrus, whose index header holds it: a change to the mailbox (modseq bumped,
+            // replicated as mailbox metadata).
+            let modseq = mailbox.highestModSeq.next
+            let id = try Self.mailboxID(db, name)
+            try db.execute(sql: "UPDATE mailboxes SET pop3_last_login = ? WHERE id = ?", arguments: [time, id])
+            try Self.recordModification(
+                db,
+                &files,
+                kind: .mailboxMeta,
+                mailboxID: id,
+                mailbox: mailbox,
+                modseq: modseq,
+                now: now
+            )
+        }
+    }
+
     /// Inserts a mailbox row; the caller's transaction makes it durable.
     static func insertMailbox(
         _ db: Database,

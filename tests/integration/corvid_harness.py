@@ -97,7 +97,8 @@ class CorvidServer:
                  servername: str = "corvid-it.test", binary: str | None = None):
         self.binary = binary or corvid_binary()
         self.workdir = workdir or tempfile.mkdtemp(prefix="corvid-lmtp-it-")
-        self.lmtp_port, self.http_port, self.imap_port, self.imaps_port = free_loopback_ports(4)
+        (self.lmtp_port, self.http_port, self.imap_port, self.imaps_port, self.pop3_port,
+         self.pop3s_port) = free_loopback_ports(6)
         self.config_path = os.path.join(self.workdir, "imapd.conf")
         self.log_dir = os.path.join(self.workdir, "logs")
         os.makedirs(self.log_dir, exist_ok=True)
@@ -121,6 +122,8 @@ class CorvidServer:
             f"http_listen: 127.0.0.1:{self.http_port}",
             f"imap_listen: 127.0.0.1:{self.imap_port}",
             f"imaps_listen: 127.0.0.1:{self.imaps_port}",
+            f"pop3_listen: 127.0.0.1:{self.pop3_port}",
+            f"pop3s_listen: 127.0.0.1:{self.pop3s_port}",
         ]
         lines += [f"{key}: {value}" for key, value in self.extra_config.items()]
         with open(self.config_path, "w") as f:

@@ -1,6 +1,7 @@
 import IMAPCodec
 import MailCore
 import NIOCore
+import ServerSupport
 
 /// A SASL exchange in progress (AUTHENTICATE without, or beyond, an initial response).
 struct AuthExchange {
@@ -70,15 +71,11 @@ extension IMAPSessionRunner {
     }
 
     private func finishPlain(_ message: [UInt8]) async -> Completion {
-        // message = [authzid] NUL authcid NUL passwd   (RFC 4616)
-        let parts = message.split(separator: 0, omittingEmptySubsequences: false)
-        guard parts.count == 3 else { return .bad("Malformed PLAIN response") }
-        let authzid = String(decoding: parts[0], as: UTF8.self)
-        let authcid = String(decoding: parts[1], as: UTF8.self)
-        guard authzid.isEmpty || authzid == authcid else {
+        guard let plain = SASLPlainMessage(message) else { return .bad("Malformed PLAIN response") }
+        guard !plain.asksForProxyAuthorization else {
             return .no("Proxy authorization is not permitted", .authorizationFailed)
         }
-        return await verify(user: authcid, password: String(decoding: parts[2], as: UTF8.self))
+        return await verify(user: plain.authenticationID, password: plain.password)
     }
 
     /// Checks credentials; failures are answered after a growing delay and counted.

@@ -1,7 +1,7 @@
-import LMTPCodec
 import NIOCore
 import PropertyBased
 import Testing
+import WireCore
 
 @Suite struct DotUnstufferTests {
     /// Decodes `wire` fed in chunks of `chunk` bytes; returns (body, leftover, finished).

@@ -1,0 +1,196 @@
+import Logging
+import MailCore
+import MailStore
+import MailStoreSQLite
+import NIOCore
+import POP3Server
+import Synchronization
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real SQLite store and POP3 sessions over in-memory streams, with a clock the test moves.
+final class POP3TestServer: Sendable {
+    let directory: String
+    let store: SQLiteMailStore
+    let connection: POP3Connection
+    let clock = TestClock()
+
+    struct Passwords: POP3Authenticator {
+        func authenticate(user: String, password: String) async -> Bool { password == "secret-\(user)" }
+    }
+
+    init(
+        configuration: POP3Configuration = POP3Configuration(allowPlaintext: true, failedLoginDelay: 0.01)
+    )
+        async throws
+    {
+        var template = Array("/tmp/corvid-pop3-XXXXXX".utf8CString)
+        directory = String(cString: mkdtemp(&template)!)
+        store = try SQLiteMailStore(
+            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
+        )
+        for name in ["alice", "bob"] {
+            _ = try await store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
+        }
+        let clock = self.clock
+        connection = POP3Connection(
+            configuration: configuration,
+            store: store,
+            authenticator: Passwords(),
+            clock: { clock.now },
+            logger: Logger(label: "test")
+        )
+    }
+
+    deinit { _ = system("rm -rf '\(directory)'") }
+
+    func advanceClock(by seconds: UnixTime) { clock.advance(by: seconds) }
+
+    /// Opens a session and reads the greeting.
+    func connect() async throws -> POP3TestClient {
+        let client = POP3TestClient(connection: connection)
+        _ = try await client.readLine()
+        return client
+    }
+
+    /// Opens a session logged in as `user` with USER/PASS.
+    func login(_ user: String) async throws -> POP3TestClient {
+        let client = try await connect()
+        _ = try await client.command("USER \(user)")
+        let reply = try await client.command("PASS secret-\(user)")
+        precondition(reply.hasPrefix("+OK"), "login failed: \(reply)")
+        return client
+    }
+
+    /// Delivers a message as LMTP would; returns its UID.
+    @discardableResult
+    func deliver(_ text: String, to user: String = "alice", flags: FlagSet = FlagSet()) async throws -> UID {
+        let writer = try await store.beginMessage()
+        try await writer.write(ByteBuffer(string: text))
+        let staged = try await writer.finish()
+        let result = await store.deliver(
+            staged,
+            to: [DeliveryTarget(mailbox: .inbox(of: try UserName(user)), flags: flags, internalDate: 1_700_000_000)]
+        )
+        return try result[0].get().uid
+    }
+
+    func inbox(_ user: String = "alice") async throws -> [MessageRecord] {
+        try await store.records(in: .inbox(of: try UserName(user)), includeExpunged: false)
+    }
+}
+
+/// A clock the test moves by hand.
+final class TestClock: Sendable {
+    private let value = Mutex<UnixTime>(1_700_000_000)
+    var now: UnixTime { value.withLock { $0 } }
+    func advance(by seconds: UnixTime) { value.withLock { $0 += seconds } }
+}
+
+/// The client side of one in-memory session.
+final class POP3TestClient: @unchecked Sendable {
+    struct Transport: POP3Transport {
+        let sink: AsyncStream<ByteBuffer>.Continuation
+        func write(_ buffer: ByteBuffer) async throws { sink.yield(buffer) }
+        func startTLS(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
+    }
+
+    let input: AsyncStream<ByteBuffer>.Continuation
+    private var output: AsyncStream<ByteBuffer>.AsyncIterator
+    private var received: [UInt8] = []
+    let session: Task<Void, Error>
+
+    init(connection: POP3Connection) {
+        let (inputStream, inputContinuation) = AsyncStream<ByteBuffer>.makeStream()
+        let (outputStream, outputContinuation) = AsyncStream<ByteBuffer>.makeStream()
+        input = inputContinuation
+        output = outputStream.makeAsyncIterator()
+        session = Task {
+            defer { outputContinuation.finish() }
+            try await connection.run(
+                peer: "test",
+                input: inputStream,
+                transport: Transport(sink: outputContinuation),
+                tlsActive: false
+            )
+        }
+    }
+
+    func send(_ text: String) { input.yield(ByteBuffer(string: text)) }
+
+    /// Sends the bytes one at a time (byte-at-a-time decoding).
+    func sendByteByByte(_ text: String) {
+        for byte in text.utf8 { input.yield(ByteBuffer(bytes: [byte])) }
+    }
+
+    /// Ends the input, as a client that drops the connection.
+    func close() { input.finish() }
+
+    struct Closed: Error {}
+    struct TimedOut: Error {}
+
+    /// Named limit: how long a test waits for one line before it fails instead of hanging.
+    static let lineTimeout: Duration = .seconds(20)
+
+    func readLine() async throws -> String {
+        try await withThrowingTaskGroup(of: String.self) { group in
+            group.addTask { try await self.readLineUnbounded() }
+            group.addTask {
+                try await Task.sleep(for: Self.lineTimeout)
+                throw TimedOut()
+            }
+            defer { group.cancelAll() }
+            return try await group.next()!
+        }
+    }
+
+    private func readLineUnbounded() async throws -> String {
+        while true {
+            if received.count >= 2,
+                let end = (0..<(received.count - 1)).first(where: { received[$0] == 13 && received[$0 + 1] == 10 })
+            {
+                let line = String(decoding: received[..<end], as: UTF8.self)
+                received.removeFirst(end + 2)
+                return line
+            }
+            guard let chunk = await output.next() else { throw Closed() }
+            received += chunk.readableBytesView
+        }
+    }
+
+    /// Whether the server has closed the session (nothing more will come).
+    func isClosed() async throws -> Bool {
+        do {
+            _ = try await readLine()
+            return false
+        } catch is Closed {
+            return true
+        }
+    }
+
+    /// Sends a command and returns its status line.
+    func command(_ line: String) async throws -> String {
+        send(line + "\r\n")
+        return try await readLine()
+    }
+
+    /// Sends a command with a multi-line answer: its status line and, after +OK, the lines
+    /// up to the terminating "." with dot-stuffing removed.
+    func multiline(_ line: String) async throws -> (status: String, lines: [String]) {
+        send(line + "\r\n")
+        return try await readMultiline()
+    }
+
+    func readMultiline() async throws -> (status: String, lines: [String]) {
+        let status = try await readLine()
+        guard status.hasPrefix("+OK") else { return (status, []) }
+        var lines: [String] = []
+        while true {
+            let line = try await readLine()
+            if line == "." { return (status, lines) }
+            lines.append(line.hasPrefix(".") ? String(line.dropFirst()) : line)
+        }
+    }
+}

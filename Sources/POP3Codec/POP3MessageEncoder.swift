@@ -1,5 +1,11 @@
 import NIOCore
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Writes a message as the body of a multi-line response (RFC 1939 §3): lines that start
 /// with "." get another ".", bare LF becomes CRLF, a last line without CRLF gets one, and
 /// `finish` writes the terminating ".\r\n". For TOP (RFC 1939 §7) it stops after the header,
@@ -27,48 +33,61 @@ public struct POP3MessageEncoder: Sendable {
     public mutating func encode(_ chunk: ByteBuffer, into out: inout ByteBuffer) {
         guard !done else { return }
         out.reserveCapacity(minimumWritableBytes: chunk.readableBytes + chunk.readableBytes / 64 + 8)
+        // Line by line with memchr: the bytes between line starts are copied in bulk, and only
+        // line starts ("." to stuff) and line ends (a missing CR, TOP's count) are looked at.
+        // State lives in locals for the loop and is written back once.
+        var atLineStart = self.atLineStart
+        var previousWasCR = self.previousWasCR
+        var lineLength = self.lineLength
         chunk.withUnsafeReadableBytes { bytes in
-            var spanStart = 0
-            var index = 0
+            guard let base = bytes.baseAddress else { return }
             let count = bytes.count
-            func flush(_ end: Int) {
-                if end > spanStart { out.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[spanStart..<end])) }
-            }
+            var index = 0
             while index < count {
-                let byte = bytes[index]
-                if atLineStart {
+                if atLineStart, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: ".") {
+                    out.writeInteger(UInt8(ascii: "."))
+                }
+                let found = memchr(base + index, Int32(UInt8(ascii: "\n")), count - index)
+                guard let found else {
+                    // The line goes on past this chunk.
+                    let rest = count - index
+                    out.writeBytes(UnsafeRawBufferPointer(start: base + index, count: rest))
+                    let last = base.load(fromByteOffset: count - 1, as: UInt8.self)
+                    lineLength += rest - (last == UInt8(ascii: "\r") ? 1 : 0)
+                    previousWasCR = last == UInt8(ascii: "\r")
                     atLineStart = false
-                    if byte == UInt8(ascii: ".") {
-                        flush(index)
-                        out.writeInteger(UInt8(ascii: "."))
-                        spanStart = index
-                    }
+                    index = count
+                    break
                 }
-                if byte == UInt8(ascii: "\n") {
-                    if !previousWasCR {
-                        flush(index)
-                        out.writeInteger(UInt8(ascii: "\r"))
-                        spanStart = index
-                    }
-                    // The line ends here: decide whether TOP has sent enough.
-                    let lineWasEmpty = lineLength == 0
-                    lineLength = 0
-                    atLineStart = true
-                    previousWasCR = false
-                    if endOfLine(empty: lineWasEmpty) {
-                        flush(index + 1)
-                        spanStart = index + 1
-                        done = true
-                        break
-                    }
+                let newline = base.distance(to: UnsafeRawPointer(found))
+                let crBefore: Bool
+                if newline > index {
+                    crBefore = base.load(fromByteOffset: newline - 1, as: UInt8.self) == UInt8(ascii: "\r")
                 } else {
-                    previousWasCR = byte == UInt8(ascii: "\r")
-                    if !previousWasCR { lineLength += 1 }
+                    crBefore = previousWasCR
                 }
-                index += 1
+                let contentEnd = crBefore && newline > index ? newline - 1 : newline
+                lineLength += contentEnd - index
+                if crBefore {
+                    out.writeBytes(UnsafeRawBufferPointer(start: base + index, count: newline + 1 - index))
+                } else {
+                    out.writeBytes(UnsafeRawBufferPointer(start: base + index, count: newline - index))
+                    out.writeString("\r\n")
+                }
+                let lineWasEmpty = lineLength == 0
+                lineLength = 0
+                atLineStart = true
+                previousWasCR = false
+                index = newline + 1
+                if bodyLineLimit != nil, endOfLine(empty: lineWasEmpty) {
+                    done = true
+                    break
+                }
             }
-            if !done { flush(count) }
         }
+        self.atLineStart = atLineStart
+        self.previousWasCR = previousWasCR
+        self.lineLength = lineLength
     }
 
     private var lineLength = 0

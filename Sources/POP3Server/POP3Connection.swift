@@ -63,6 +63,8 @@ final class POP3SessionRunner<Transport: POP3Transport> {
     /// The snapshot taken at login.
     var maildrop: Maildrop?
     var loginTime: UnixTime = 0
+    /// Messages read ahead of the client's RETRs, by message number.
+    var prefetched: [Int: ByteBuffer] = [:]
     /// A SASL exchange waiting for the client's next line.
     var authStep: AuthStep?
     /// Input bytes received so far, and the count through which input is dropped (STLS).

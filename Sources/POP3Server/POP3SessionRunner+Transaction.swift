@@ -45,7 +45,7 @@ extension POP3SessionRunner {
         guard let message = maildrop!.message(number) else { return send(.err("No such message")) }
         let bytes: ByteBuffer
         do {
-            bytes = try await store.messageBytes(message.guid)
+            bytes = try await messageBytes(number)
         } catch {
             // Expunged by another session and already collected (the snapshot still lists it).
             logger.notice("pop3 message unavailable", metadata: ["uid": "\(message.uid)", "error": "\(error)"])
@@ -69,6 +69,37 @@ extension POP3SessionRunner {
             POP3Metrics.retrievedBytes.increment(by: Int64(bytes.readableBytes))
         }
     }
+
+    /// The bytes of message `number`, read together with the next few messages: clients
+    /// retrieve in order, so one store read serves several RETRs (at most ``prefetchLimit``
+    /// bytes are held ahead).
+    func messageBytes(_ number: Int) async throws -> ByteBuffer {
+        if let bytes = prefetched.removeValue(forKey: number) { return bytes }
+        let drop = maildrop!
+        var batch: [(Int, MessageGUID)] = []
+        var total: Int64 = 0
+        var next = number
+        while next <= drop.messages.count, batch.count < Self.prefetchMessages {
+            let message = drop.messages[next - 1]
+            if !message.deleted {
+                if !batch.isEmpty && total + message.size > Self.prefetchLimit { break }
+                batch.append((next, message.guid))
+                total += message.size
+            }
+            next += 1
+        }
+        let found = try await store.messageBytes(batch.map(\.1))
+        prefetched = [:]
+        for (other, guid) in batch.dropFirst() { prefetched[other] = found[guid] }
+        guard let bytes = found[drop.messages[number - 1].guid] else {
+            throw MailStoreError(.nonexistent, "message \(number) is no longer stored")
+        }
+        return bytes
+    }
+
+    /// Named limits: how much is read ahead for in-order retrieval.
+    static var prefetchLimit: Int64 { 1 << 20 }
+    static var prefetchMessages: Int { 16 }
 
     /// QUIT (RFC 1939 §6): in TRANSACTION, the UPDATE state — \Seen for retrieved messages
     /// (popuseimapflags), the expunge of those marked deleted, `pop3_last_login` — each

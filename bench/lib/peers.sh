@@ -9,6 +9,7 @@
 #   USERS=(...)     users to create
 #   CYRUS_LMTP_PORT CYRUS_IMAP_PORT DOVECOT_LMTP_PORT CORVID_LMTP_PORT
 #   optional: DOVECOT_IMAP_PORT (enables Dovecot IMAP), CORVID_IMAP_PORT (enables Corvid IMAP),
+#             CYRUS_POP3_PORT, DOVECOT_POP3_PORT, CORVID_POP3_PORT (enable POP3 on each),
 #             DOVECOT_IMAP_PROCESS_LIMIT (service imap's own process_limit; built-in default 1024),
 #             CYRUS_IMAP_MAXCHILD (default 20), DOVECOT_EXTRA_CONF, CYRUS_EXTRA_CONF,
 #             CORVID_EXTRA_CONF (text appended to the config files)
@@ -89,11 +90,14 @@ wait_port() {                     # wait_port PORT PID: poll until the port acce
 want_server() { [[ " $BENCH_SERVERS " == *" $1 "* ]]; }
 
 # ----------------------------------------------------------------------------- install
-# install_packages [dovecot-imap]: apt-get what is missing; with "dovecot-imap", also
-# extract dovecot-imapd under /opt/dovecot-extra (apt refuses it next to cyrus-imapd).
+# install_packages [dovecot-imap] [dovecot-pop3]: apt-get what is missing; with
+# "dovecot-imap" / "dovecot-pop3", also extract dovecot-imapd / dovecot-pop3d under
+# /opt/dovecot-extra (apt refuses them next to cyrus-imapd / cyrus-pop3d). Set
+# CYRUS_POP3=1 before calling to install cyrus-pop3d as well.
 install_packages() {
     local pkgs=() p
     want_server cyrus && pkgs+=(cyrus-imapd cyrus-admin cyrus-clients sasl2-bin)
+    want_server cyrus && [[ ${CYRUS_POP3:-0} == 1 ]] && pkgs+=(cyrus-pop3d)
     want_server dovecot && pkgs+=(dovecot-core dovecot-lmtpd)
     command -v python3 >/dev/null || pkgs+=(python3)
     command -v ss >/dev/null || pkgs+=(iproute2)
@@ -102,10 +106,15 @@ install_packages() {
     for p in "${pkgs[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
     done
-    local need_imapd=0
-    [[ ${1:-} == dovecot-imap ]] && want_server dovecot && [[ ! -x $DOVECOT_EXTRA/imap ]] && need_imapd=1
-    ((${#missing[@]} == 0 && need_imapd == 0)) && return 0
-    [[ ${BENCH_SKIP_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} $( ((need_imapd)) && echo "dovecot-imapd (extracted)") (BENCH_SKIP_INSTALL=1)"
+    local extract=() want
+    for want in "$@"; do
+        case $want in
+            dovecot-imap) want_server dovecot && [[ ! -x $DOVECOT_EXTRA/imap ]] && extract+=(dovecot-imapd) ;;
+            dovecot-pop3) want_server dovecot && [[ ! -x $DOVECOT_EXTRA/pop3 ]] && extract+=(dovecot-pop3d) ;;
+        esac
+    done
+    ((${#missing[@]} == 0 && ${#extract[@]} == 0)) && return 0
+    [[ ${BENCH_SKIP_INSTALL:-0} == 1 ]] && die "missing packages: ${missing[*]} ${extract[*]} (BENCH_SKIP_INSTALL=1)"
     apt-get update -qq || die "apt-get update failed"
     if ((${#missing[@]})); then
         log "installing: ${missing[*]}"
@@ -120,15 +129,17 @@ install_packages() {
         ((own_policy)) && rm -f /usr/sbin/policy-rc.d
         ((rc == 0)) || die "apt-get install failed"
     fi
-    if ((need_imapd)); then
-        log "extracting dovecot-imapd into /opt/dovecot-extra (it conflicts with cyrus-imapd in apt)"
-        local d
+    local pkg d
+    for pkg in "${extract[@]+"${extract[@]}"}"; do
+        log "extracting $pkg into /opt/dovecot-extra (it conflicts with Cyrus's package in apt)"
         d=$(mktemp -d /tmp/corvid-bench-debs.XXXXXX)
-        (cd "$d" && apt-get download -qq dovecot-imapd >/dev/null) || die "apt-get download dovecot-imapd failed"
-        mkdir -p /opt/dovecot-extra && dpkg-deb -x "$d"/dovecot-imapd_*.deb /opt/dovecot-extra || die "dpkg-deb -x failed"
+        (cd "$d" && apt-get download -qq "$pkg" >/dev/null) || die "apt-get download $pkg failed"
+        mkdir -p /opt/dovecot-extra && dpkg-deb -x "$d"/"$pkg"_*.deb /opt/dovecot-extra || die "dpkg-deb -x failed"
         rm -rf "$d"
-        [[ -x $DOVECOT_EXTRA/imap ]] || die "no $DOVECOT_EXTRA/imap after extraction"
-    fi
+    done
+    [[ " ${extract[*]-} " == *" dovecot-imapd "* && ! -x $DOVECOT_EXTRA/imap ]] && die "no $DOVECOT_EXTRA/imap after extraction"
+    [[ " ${extract[*]-} " == *" dovecot-pop3d "* && ! -x $DOVECOT_EXTRA/pop3 ]] && die "no $DOVECOT_EXTRA/pop3 after extraction"
+    return 0
 }
 
 # ----------------------------------------------------------------------------- builds
@@ -191,6 +202,10 @@ lmtp_downcase_rcpt: yes
 duplicatesuppression: 0
 ${CYRUS_EXTRA_CONF:-}
 EOF
+    local pop3_service=""
+    if [[ -n ${CYRUS_POP3_PORT:-} ]]; then
+        pop3_service="  pop3       cmd=\"/usr/lib/cyrus/bin/pop3d -C $C/imapd.conf\" listen=\"127.0.0.1:$CYRUS_POP3_PORT\" prefork=0 maxchild=${CYRUS_POP3_MAXCHILD:-50}"
+    fi
     # every cmd= needs its own -C: cyrmaster does not pass it to its children
     cat >"$C/cyrus.conf" <<EOF
 START {
@@ -199,6 +214,7 @@ START {
 SERVICES {
   imap       cmd="/usr/lib/cyrus/bin/imapd -C $C/imapd.conf" listen="127.0.0.1:$CYRUS_IMAP_PORT" prefork=0 maxchild=${CYRUS_IMAP_MAXCHILD:-20}
   lmtp       cmd="/usr/lib/cyrus/bin/lmtpd -C $C/imapd.conf -a" listen="127.0.0.1:$CYRUS_LMTP_PORT" prefork=0 maxchild=100
+$pop3_service
 }
 EVENTS {
   checkpoint cmd="/usr/lib/cyrus/bin/ctl_cyrusdb -C $C/imapd.conf -c" period=30
@@ -211,6 +227,7 @@ EOF
     [[ -s $C/run/master.pid ]] || { log "cyrmaster wrote no pid file"; return 1; }
     PIDS[cyrus]=$(cat "$C/run/master.pid")
     wait_port "$CYRUS_IMAP_PORT" "${PIDS[cyrus]}" && wait_port "$CYRUS_LMTP_PORT" "${PIDS[cyrus]}" || return 1
+    if [[ -n ${CYRUS_POP3_PORT:-} ]]; then wait_port "$CYRUS_POP3_PORT" "${PIDS[cyrus]}" || return 1; fi
     # create the INBOXes as the admin over IMAP (alwaystrue: any password)
     python3 - "$CYRUS_IMAP_PORT" "${USERS[@]}" <<'EOF'
 import imaplib, sys
@@ -263,6 +280,28 @@ service imap-hibernate {
   executable = $DOVECOT_EXTRA/imap-hibernate
 }"
     fi
+    local pop3_conf=""
+    if [[ -n ${DOVECOT_POP3_PORT:-} ]]; then
+        protocols+=" pop3"
+        pop3_conf="disable_plaintext_auth = no
+service pop3-login {
+  executable = $DOVECOT_EXTRA/pop3-login
+  inet_listener pop3 {
+    address = 127.0.0.1
+    port = $DOVECOT_POP3_PORT
+  }
+  inet_listener pop3s {
+    port = 0
+  }
+}
+service pop3 {
+  executable = $DOVECOT_EXTRA/pop3
+}
+protocol pop3 {
+  # Cyrus's and Corvid's form (UIDVALIDITY.UID), so every server computes the same thing
+  pop3_uidl_format = %v.%u
+}"
+    fi
     cat >"$D/dovecot.conf" <<EOF
 # private Dovecot 2.3 instance for bench/$BENCH_NAME (loopback only)
 instance_name = corvid-bench-$(basename "$WORK")
@@ -300,6 +339,7 @@ service lmtp {
   }
 }
 $imap_conf
+$pop3_conf
 ${DOVECOT_EXTRA_CONF:-}
 EOF
     local u
@@ -313,6 +353,7 @@ EOF
     PIDS[dovecot]=$(cat "$D/run/master.pid")
     wait_port "$DOVECOT_LMTP_PORT" "${PIDS[dovecot]}" || return 1
     if [[ -n ${DOVECOT_IMAP_PORT:-} ]]; then wait_port "$DOVECOT_IMAP_PORT" "${PIDS[dovecot]}" || return 1; fi
+    if [[ -n ${DOVECOT_POP3_PORT:-} ]]; then wait_port "$DOVECOT_POP3_PORT" "${PIDS[dovecot]}" || return 1; fi
     LMTP_PORT=$DOVECOT_LMTP_PORT
     SERVER_NOTE="Dovecot $(dovecot --version 2>/dev/null | head -1); maildir; mail_fsync=$(doveconf -c "$D/dovecot.conf" -h mail_fsync 2>/dev/null)"
 }
@@ -334,6 +375,10 @@ EOF
     if [[ -n ${CORVID_IMAP_PORT:-} ]]; then
         printf 'imap_listen: 127.0.0.1:%s\nallowplaintext: yes\n' "$CORVID_IMAP_PORT" >>"$CORVID_CONF"
     fi
+    if [[ -n ${CORVID_POP3_PORT:-} ]]; then
+        printf 'pop3_listen: 127.0.0.1:%s\n' "$CORVID_POP3_PORT" >>"$CORVID_CONF"
+        [[ -z ${CORVID_IMAP_PORT:-} ]] && printf 'allowplaintext: yes\n' >>"$CORVID_CONF"
+    fi
     [[ -n ${CORVID_EXTRA_CONF:-} ]] && printf '%s\n' "$CORVID_EXTRA_CONF" >>"$CORVID_CONF"
     local u
     for u in "${USERS[@]}"; do
@@ -344,6 +389,7 @@ EOF
     PIDS[corvid]=$!
     wait_port "$CORVID_LMTP_PORT" "${PIDS[corvid]}" || { tail -20 "$E/serve.log" >&2; return 1; }
     if [[ -n ${CORVID_IMAP_PORT:-} ]]; then wait_port "$CORVID_IMAP_PORT" "${PIDS[corvid]}" || { tail -20 "$E/serve.log" >&2; return 1; }; fi
+    if [[ -n ${CORVID_POP3_PORT:-} ]]; then wait_port "$CORVID_POP3_PORT" "${PIDS[corvid]}" || { tail -20 "$E/serve.log" >&2; return 1; }; fi
     LMTP_PORT=$CORVID_LMTP_PORT
     SERVER_NOTE="corvid: $CORVID_NOTE"
 }

@@ -12,6 +12,7 @@
 //   mixed    --port P --users a,b,... --lmtp-port L [--conns 16] [--duration 20] [--warmup 2]
 //            [--lmtp-rate 20] [--visits-per-login 5]
 //   idle     --port P --users a,b [--conns 10000] [--threads 8] --ready FILE --stop FILE
+//   pop3-retr / pop3-poll --port P --users a,b [--conns 4] [--duration 10] (see POP3.swift)
 // Common: --host 127.0.0.1 --pass pass --timeout 60 --json PATH
 
 #if canImport(Glibc)
@@ -323,6 +324,10 @@ case "mixed":
 // MARK: idle (row 6)
 case "idle":
     runIdle(o, jsonPath: jsonPath)
+
+// MARK: POP3 (bench/pop3)
+case "pop3-retr", "pop3-poll":
+    runPOP3(argv[1], o, jsonPath: jsonPath)
 
 default:
     fail("unknown subcommand \(argv[1])")

@@ -68,10 +68,43 @@ import Testing
         #expect(config.lmtpListen == .unix(path: "/run/corvid/lmtp"))
     }
 
+    @Test func pop3KeysAsCyrusHasThem() throws {
+        let defaults = try CorvidConfig.parse(minimal, baseDirectory: "/")
+        #expect(defaults.popTimeoutMinutes == 10 && defaults.popMinPollSeconds == 0 && defaults.popPollPadding == 1)
+        #expect(defaults.popExpireDays == nil && !defaults.popUseIMAPFlags && defaults.pop3Listen == nil)
+        let text =
+            minimal
+            + "pop3_listen: 127.0.0.1:110\npop3s_listen: 127.0.0.1:995\npoptimeout: 15\npopminpoll: 5\n"
+            + "poppollpadding: 3\npopexpiretime: 30\npopuseimapflags: yes\n"
+        let config = try CorvidConfig.parse(text, baseDirectory: "/")
+        #expect(config.pop3Listen == .tcp(host: "127.0.0.1", port: 110))
+        #expect(config.pop3sListen == .tcp(host: "127.0.0.1", port: 995))
+        #expect(config.popTimeoutMinutes == 15)
+        #expect(config.popMinPollSeconds == 300, "minutes by default, as Cyrus")
+        #expect(config.popPollPadding == 3 && config.popExpireDays == 30 && config.popUseIMAPFlags)
+        #expect(config.warnings.isEmpty)
+        // Durations take Cyrus's unit suffixes; -1 means never.
+        #expect(try CorvidConfig.parse(minimal + "popminpoll: 90s\n", baseDirectory: "/").popMinPollSeconds == 90)
+        #expect(try CorvidConfig.parse(minimal + "popminpoll: 1h\n", baseDirectory: "/").popMinPollSeconds == 3600)
+        #expect(try CorvidConfig.parse(minimal + "popexpiretime: -1\n", baseDirectory: "/").popExpireDays == nil)
+        #expect(try CorvidConfig.parse(minimal + "popexpiretime: 48h\n", baseDirectory: "/").popExpireDays == 2)
+    }
+
+    @Test(arguments: [
+        ("poptimeout: 5", "poptimeout"), ("popminpoll: soon", "popminpoll"), ("popminpoll: -3", "popminpoll"),
+        ("poppollpadding: 0", "poppollpadding"), ("popuseimapflags: sometimes", "popuseimapflags"),
+        ("pop3_listen: nowhere", "pop3_listen"),
+    ])
+    func badPOP3ValuesNameTheKey(_ line: String, _ key: String) {
+        badValuesNameTheKey(line, key)
+    }
+
     @Test func embeddedDefaultsUseLoopbackAndWorkingDirectory() {
         let config = CorvidConfig.embeddedDefaults(workingDirectory: "/home/me")
         #expect(config.configDirectory == "/home/me/corvid-data/conf")
         #expect(config.lmtpListen == .tcp(host: "127.0.0.1", port: 2424))
         #expect(config.httpListen == .tcp(host: "127.0.0.1", port: 8080))
+        #expect(config.pop3Listen == .tcp(host: "127.0.0.1", port: 1110))
+        #expect(config.pop3sListen == .tcp(host: "127.0.0.1", port: 1995))
     }
 }

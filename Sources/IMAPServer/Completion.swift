@@ -36,6 +36,8 @@ struct Completion: Error, Sendable {
         case .corrupted: self = .no("Mailbox is damaged; the administrator has been told", .corruption)
         case .ioFailure: self = .no("Temporary failure, try again", .unavailable)
         case .permissionDenied: self = .no("Permission denied", .noPerm)
+        // Replication conflicts: the mailbox changed under the command; the client may retry.
+        case .syncChanged, .syncChecksum, .mailboxMoved: self = .no("Mailbox changed, try again", .unavailable)
         }
     }
 }

@@ -41,7 +41,8 @@ extension LMTPReply {
         case .messageTooLarge: self = .messageTooBig
         case .permissionDenied: self = LMTPReply(550, "5.7.1", "Permission denied")
         case .invalidArgument: self = LMTPReply(550, "5.1.3", "Bad recipient address")
-        case .alreadyExists, .corrupted, .ioFailure: self = .temporaryFailure
+        case .alreadyExists, .corrupted, .ioFailure, .syncChanged, .syncChecksum, .mailboxMoved:
+            self = .temporaryFailure
         }
     }
 }

@@ -24,6 +24,16 @@ public struct MailStoreError: Error, Hashable, Sendable, CustomStringConvertible
         case ioFailure
         /// The operation is not permitted.
         case permissionDenied
+        /// Replication: the mailbox changed since the state the update was based on
+        /// (Cyrus's `IMAP_SYNC_CHANGED`); nothing was written.
+        case syncChanged
+        /// Replication: the update contradicts the replica's state (lower UIDVALIDITY,
+        /// HIGHESTMODSEQ or LAST_UID, a record with another GUID or a newer modseq…; Cyrus's
+        /// `IMAP_SYNC_CHECKSUM`); nothing was written.
+        case syncChecksum
+        /// Replication: the name and the uniqueid name different mailboxes (Cyrus's
+        /// `IMAP_MAILBOX_MOVED`); nothing was written.
+        case mailboxMoved
     }
 
     public let code: Code

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "corvid", targets: ["corvid"]),
         .executable(name: "imap-fuzz", targets: ["IMAPFuzz"]),
+        .executable(name: "sync-fuzz", targets: ["SyncFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -54,6 +55,10 @@ let package = Package(
         .target(
             name: "LMTPCodec",
             dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
+            name: "SyncCodec",
+            dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
             name: "ServerSupport",
@@ -111,6 +116,10 @@ let package = Package(
             name: "IMAPFuzz",
             dependencies: ["IMAPCodec", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .executableTarget(
+            name: "SyncFuzz",
+            dependencies: ["SyncCodec", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "MailCoreTests",
             dependencies: ["MailCore", .product(name: "PropertyBased", package: "swift-property-based")]
@@ -147,6 +156,14 @@ let package = Package(
             name: "IMAPCodecTests",
             dependencies: [
                 "IMAPCodec", "MailCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "SyncCodecTests",
+            dependencies: [
+                "SyncCodec", "MailCore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"]

@@ -623,6 +623,7 @@ public struct SyncDecoder: Sendable {
             token.append(byte)
             return true
         case UInt8(ascii: "}"):
+            guard !token.isEmpty else { return fail(.malformedDList, "bad literal size", &events) }
             let synchronizing = token.last != UInt8(ascii: "+")
             guard
                 let size = DListGrammar.decimal(token.prefix { $0 != UInt8(ascii: "+") }).flatMap({ Int(exactly: $0) })

@@ -14,6 +14,8 @@ public struct SyncSystemFlags: OptionSet, Hashable, Sendable {
     /// Expunged but still in the index (delayed expunge); never counted by SYNC_CRC.
     public static let expunged = SyncSystemFlags(rawValue: 1 << 4)
     public static let seen = SyncSystemFlags(rawValue: 1 << 5)
+    /// Every system flag a record can carry.
+    public static let all: SyncSystemFlags = [.deleted, .answered, .flagged, .draft, .expunged, .seen]
 
     /// Each flag with its wire name, in the order Cyrus writes them.
     public static let wireOrder: [(flag: SyncSystemFlags, name: String)] = [

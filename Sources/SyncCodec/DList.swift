@@ -39,8 +39,10 @@ public indirect enum DList: Hashable, Sendable {
     public struct Item: Hashable, Sendable {
         /// The key, compared case-sensitively (Cyrus always sends upper-case atoms).
         public var key: String
+        /// The value under the key.
         public var value: DList
 
+        /// Creates a `KEY value` pair.
         public init(_ key: String, _ value: DList) {
             self.key = key
             self.value = value
@@ -76,6 +78,7 @@ public enum LiteralStyle: Sendable {
 /// File bodies are never copied into the encoder's buffers: the connection layer writes each
 /// `.bytes` segment and streams each `.fileBody` from the message store, in order.
 public enum SyncWireSegment: Hashable, Sendable {
+    /// Encoded bytes, to be written as they are.
     case bytes(ByteBuffer)
     /// Exactly `file.size` octets of the message file named by `file` go here.
     case fileBody(FileLiteral)
@@ -103,16 +106,20 @@ extension DList {
 
 /// Accumulates encoded output, splitting it around file-literal bodies.
 struct DListWriter {
+    /// How literals are announced in this direction.
     let literals: LiteralStyle
     private var current = ByteBuffer()
     private var segments: [SyncWireSegment] = []
 
+    /// Starts empty output in the given literal style.
     init(literals: LiteralStyle) {
         self.literals = literals
     }
 
+    /// Appends text as it is (command words, separators, CRLF).
     mutating func writeRaw(_ text: String) { current.writeString(text) }
 
+    /// Appends one value by Cyrus's rules.
     mutating func write(_ value: DList) {
         switch value {
         case .null: current.writeString("NIL")
@@ -148,6 +155,7 @@ struct DListWriter {
         write(item.value)
     }
 
+    /// Appends a string as an atom, quoted string or literal (``DListGrammar/stringForm(_:)``).
     mutating func writeString(_ bytes: [UInt8]) {
         switch DListGrammar.stringForm(bytes) {
         case .atom: current.writeBytes(bytes)
@@ -159,6 +167,7 @@ struct DListWriter {
         }
     }
 
+    /// Appends `{n+}`/`{n}`, CRLF and the bytes.
     mutating func writeLiteral(_ bytes: [UInt8]) {
         current.writeString(literals == .nonSynchronizing ? "{\(bytes.count)+}\r\n" : "{\(bytes.count)}\r\n")
         current.writeBytes(bytes)

@@ -5,8 +5,11 @@ public enum DListGrammar {
 
     /// How the writer represents a string.
     public enum StringForm: Sendable {
+        /// Bare, e.g. `user.alice`.
         case atom
+        /// In double quotes, without escapes.
         case quoted
+        /// `{n}`/`{n+}` CRLF and the bytes.
         case literal
     }
 
@@ -27,6 +30,7 @@ public enum DListGrammar {
         return .literal
     }
 
+    /// The text `NIL`.
     static let nilBytes: [UInt8] = Array("NIL".utf8)
 
     /// A byte Cyrus's writer allows in an atom. Not allowed: 0x00–0x1E, 0x7F–0xFF, SP, `{`,

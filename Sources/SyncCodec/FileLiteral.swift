@@ -20,12 +20,14 @@ public struct FileLiteral: Hashable, Sendable {
     /// The number of octets that follow the header's CRLF (Cyrus reads it as a uint32).
     public var size: UInt32
 
+    /// A header with the GUID as text (as received).
     public init(partition: String, guidText: String, size: UInt32) {
         self.partition = partition
         self.guidText = guidText
         self.size = size
     }
 
+    /// A header for a message file of `size` bytes whose SHA-1 is `guid`.
     public init(partition: String, guid: MessageGUID, size: UInt32) {
         self.init(partition: partition, guidText: guid.hex, size: size)
     }

@@ -3,15 +3,19 @@ import MailCore
 extension SyncCRC {
     /// What the checksums need to know about one message record (sync-protocol §4).
     public struct Record: Hashable, Sendable {
+        /// The record's UID.
         public var uid: UInt32
+        /// The record's modseq.
         public var modseq: UInt64
         /// Seconds since the epoch (Cyrus formats it with `%ld`).
         public var lastUpdated: Int64
+        /// System flags; a record with `.expunged` counts in neither checksum.
         public var systemFlags: SyncSystemFlags
         /// Keywords, in any order and case.
         public var userFlags: [String]
         /// Seconds since the epoch.
         public var internalDate: Int64
+        /// The message GUID.
         public var guid: MessageGUID
         /// SAVEDATE, 0 when unset.
         public var saveDate: UInt64
@@ -22,6 +26,7 @@ extension SyncCRC {
         /// Real per-message annotations.
         public var annotations: [Annotation]
 
+        /// A record summary; the optional fields default to "unset".
         public init(
             uid: UInt32,
             modseq: UInt64,
@@ -86,10 +91,14 @@ extension SyncCRC {
 
     /// A real per-message annotation: entry name, user id (`""` for a shared value), value.
     public struct Annotation: Hashable, Sendable {
+        /// The entry name, e.g. `/comment`.
         public var entry: String
+        /// The owner of a private value, or `""` for the shared value.
         public var userID: String
+        /// The value's bytes; an empty value is not stored and does not count.
         public var value: [UInt8]
 
+        /// An annotation value.
         public init(entry: String, userID: String, value: [UInt8]) {
             self.entry = entry
             self.userID = userID

@@ -89,6 +89,7 @@ public enum SyncCRC {
         return crc32(bytes)
     }
 
+    /// `crc_annot` of a text value.
     static func annotationCRC(uid: UInt32, entry: String, userID: String, value: String) -> UInt32 {
         annotationCRC(uid: uid, entry: entry, userID: userID, value: Array(value.utf8))
     }

@@ -423,6 +423,16 @@ public struct SyncDecoder: Sendable {
         return appendToken(byte, &events)
     }
 
+    /// Finishes a line that is not a dlist.
+    ///
+    /// ```
+    /// arguments    = *(SP word)                       ; after a plain command word
+    /// sasl-line    = base64 / "*"
+    /// banner-line  = "*" SP name *(SP parameter) / "*" SP "OK" SP text
+    /// continuation = "+" [SP text]
+    /// status-line  = status-word [SP [code SP] text]
+    /// fatal-line   = "*" SP "Fatal error:" [SP] text
+    /// ```
     private mutating func finishText(_ kind: TextKind, _ events: inout [Event]) {
         let text = String(decoding: token, as: UTF8.self)
         resetToken()
@@ -716,8 +726,13 @@ public struct SyncDecoder: Sendable {
     /// Called at the LF after a file literal header: the body is streamed out, or skipped
     /// when over the limit.
     private mutating func fileAnnounced(_ file: FileLiteral, _ events: inout [Event]) -> Bool {
-        guard !builder.expectingKey else { return fail(.malformedDList, "a key must be a string", &events) }
         let size = Int(file.size)
+        guard !builder.expectingKey else {
+            // The body is on its way: skip it, or its lines would be read as commands.
+            _ = fail(.malformedDList, "a key must be a string", &events)
+            if role == .replica { state = .skip(remaining: size) }
+            return true
+        }
         guard size <= limits.maxFileLiteralSize else {
             _ = fail(
                 .fileLiteralTooLarge,
@@ -819,7 +834,7 @@ public struct SyncDecoder: Sendable {
     private mutating func discardByte(_ byte: UInt8) {
         guard byte == UInt8(ascii: "\n") else {
             token.append(byte)
-            if token.count > 4096 { token.removeFirst(token.count - 2048) }
+            if token.count > 2 * Self.discardTailLength { token.removeFirst(token.count - Self.discardTailLength) }
             return
         }
         if token.last == UInt8(ascii: "\r") { token.removeLast() }
@@ -832,8 +847,16 @@ public struct SyncDecoder: Sendable {
         }
     }
 
-    /// The size of a literal `{n}`/`{n+}` or file literal `%{… n}` ending `line`, if any.
+    /// How much of a discarded line is kept to find a literal announced at its end: enough
+    /// for any file-literal header the decoder would have accepted.
+    static let discardTailLength = 2100
+
+    /// The size of a literal or file literal announced at the end of a discarded `line`.
     /// A `{n}` is not skipped when continuations are requested: none was sent for it.
+    ///
+    /// ```
+    /// line-end = "{" 1*DIGIT ["+"] "}" / "%{" *(any byte but "}") SP 1*DIGIT "}"
+    /// ```
     static func trailingLiteralSize(_ line: [UInt8], requestContinuation: Bool) -> Int? {
         guard line.last == UInt8(ascii: "}"), let open = line.lastIndex(of: UInt8(ascii: "{")) else { return nil }
         var inside = line[(open + 1)..<(line.count - 1)]

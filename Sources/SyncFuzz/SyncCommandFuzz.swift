@@ -56,7 +56,7 @@ enum SyncCommandFuzz {
                 default: decoder.resume()
                 }
             }
-            guard decoder.heldByteCount <= limits.maxLiteralSize + limits.maxLineLength else {
+            guard decoder.heldByteCount <= max(limits.maxLiteralSize, limits.maxLineLength, 2 * 2100) else {
                 fatalError("decoder holds \(decoder.heldByteCount) bytes")
             }
             input.discardReadBytes()

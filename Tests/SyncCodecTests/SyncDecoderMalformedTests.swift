@@ -104,3 +104,27 @@ import Testing
         }
     }
 }
+
+extension SyncDecoderMalformedTests {
+    /// A file literal in a key position is refused, and its body is skipped, not read as
+    /// commands.
+    @Test func fileLiteralAsKeySkipsItsBody() {
+        let (errors, next) = Self.rejected("APPLY X %(%{p g 6}\r\nEXIT\r\n A)\r\n")
+        #expect(errors.map(\.code) == [.malformedDList])
+        #expect(next == [.noop])
+    }
+
+    /// A long discarded line is not held whole.
+    @Test func discardedLinesAreNotHeld() {
+        var decoder = SyncDecoder(role: .replica)
+        var input = ByteBuffer(string: "FOO ")
+        _ = decoder.decode(&input)
+        for _ in 0..<100 {
+            input = ByteBuffer(repeating: 0x61, count: 10_000)
+            _ = decoder.decode(&input)
+            #expect(decoder.heldByteCount <= 4200)
+        }
+        input = ByteBuffer(string: "\r\nNOOP\r\n")
+        #expect(decoder.decode(&input) == [.commandReceived(.noop)])
+    }
+}

@@ -10,6 +10,7 @@ let package = Package(
     products: [
         .executable(name: "corvid", targets: ["corvid"]),
         .executable(name: "imap-fuzz", targets: ["IMAPFuzz"]),
+        .executable(name: "sync-fuzz", targets: ["SyncFuzz"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),
@@ -69,6 +70,10 @@ let package = Package(
             dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .target(
+            name: "SyncCodec",
+            dependencies: ["MailCore", "WireCore", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
             name: "ServerSupport",
             dependencies: [
                 "MailCore",
@@ -124,6 +129,10 @@ let package = Package(
             name: "IMAPFuzz",
             dependencies: ["IMAPCodec", .product(name: "NIOCore", package: "swift-nio")]
         ),
+        .executableTarget(
+            name: "SyncFuzz",
+            dependencies: ["SyncCodec", .product(name: "NIOCore", package: "swift-nio")]
+        ),
         .testTarget(
             name: "MailCoreTests",
             dependencies: ["MailCore", .product(name: "PropertyBased", package: "swift-property-based")]
@@ -163,6 +172,14 @@ let package = Package(
             name: "IMAPCodecTests",
             dependencies: [
                 "IMAPCodec", "MailCore", "MailMessage", .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ],
+            exclude: ["Fixtures"]
+        ),
+        .testTarget(
+            name: "SyncCodecTests",
+            dependencies: [
+                "SyncCodec", "MailCore", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"]

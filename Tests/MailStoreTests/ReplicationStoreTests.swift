@@ -472,6 +472,55 @@ import Glibc
         #expect(await f.t.store.check().isHealthy)
     }
 
+    @Test func concurrentAppliesShareOneUpload() async throws {
+        let f = try await Fixture(.files)
+        let shared = try await Self.stage(f.t, "Subject: shared\r\n\r\nto everyone\r\n")
+        let names = try (0..<8).map { try MailboxName(internal: "user.u\($0)") }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for (index, name) in names.enumerated() {
+                var update = f.base()
+                update.mailbox = Self.header(name, uniqueID: "shared-\(index)")
+                update.records = [Self.record(1, 5, shared)]
+                group.addTask { _ = try await f.t.store.applyReplicaMailbox(update, messages: [shared.guid: shared]) }
+            }
+            try await group.waitForAll()
+        }
+        for name in names { #expect(try await f.state(name)?.mailbox.messageCount == 1) }
+        #expect(access(shared.token, F_OK) == 0)
+        #expect(await f.t.store.check().isHealthy)
+    }
+
+    @Test func refusedApplyLeavesOnlyCollectableFiles() async throws {
+        let f = try await Fixture(.files)
+        var update = f.base()
+        update.records.append(Self.record(5, 13, try await Self.stage(f.t, "missing\r\n")))
+        update.mailbox.lastUID = 5
+        await Self.expectCode(.nonexistent) { _ = try await f.t.store.applyReplicaMailbox(update, messages: f.uploads) }
+        let hex = f.m1.guid.hex
+        let path = "\(f.t.spool)/\(hex.prefix(2))/\(hex.dropFirst(2).prefix(2))/\(hex)"
+        #expect(access(path, F_OK) == 0, "placed by the file stage before the refusal")
+        #expect(await f.t.store.check().isHealthy)
+        #expect(try await f.t.store.collectGarbage() == 2)
+        #expect(access(path, F_OK) != 0)
+        #expect(access(f.m1.token, F_OK) == 0, "the staging file is the caller's")
+        // The uploads still serve a corrected apply.
+        _ = try await f.applyBase()
+        #expect(String(buffer: try await f.t.store.messageBytes(f.m1.guid)) == Self.m1Text)
+        #expect(await f.t.store.check().isHealthy)
+    }
+
+    @Test func replicaChangesAreNotifiedLikeLocalOnes() async throws {
+        let f = try await Fixture()
+        let stream = f.t.store.changeNotifications()
+        _ = try await f.applyBase()
+        var iterator = stream.makeAsyncIterator()
+        var seen: [ChangeEvent] = []
+        while seen.count < 2, let event = await iterator.next() { seen.append(event) }
+        #expect(seen.map(\.kind) == [.mailboxCreate, .append])
+        #expect(seen.allSatisfy { $0.mailbox == "user.alice" && $0.user == "alice" })
+        #expect(seen.last?.modSeq == ModSeq(12))
+    }
+
     @Test(arguments: StorageMode.allCases) func messagesAlreadyStoredAreReused(_ mode: StorageMode) async throws {
         let f = try await Fixture(mode)
         _ = try await f.t.store.createUser(user("bob"), passwordVerifier: "v", quota: .unlimited)

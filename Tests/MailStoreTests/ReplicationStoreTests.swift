@@ -428,6 +428,8 @@ import Glibc
         let applied = try await f.applyBase()
         #expect(applied.mailbox.uniqueID == f.base().mailbox.uniqueID)
         #expect(applied.mailbox.quotaRoot == "user.alice")
+        // UIDVALIDITY never goes below a value the name already had (§5.5).
+        #expect(applied.mailbox.uidValidity == max(local.uidValidity, f.base().mailbox.uidValidity))
         #expect(try await f.t.store.replicaState(uniqueID: local.uniqueID, records: false) == nil)
         let quota = try #require(try await f.t.store.quotaRoot("user.alice"))
         #expect(quota.messagesUsed == 2 && quota.storageUsedBytes == f.m1.size + f.m2.size)

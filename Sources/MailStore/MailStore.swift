@@ -114,6 +114,34 @@ public protocol MailStore: Sendable {
     func setAnnotation(_ annotation: Annotation, in name: MailboxName) async throws(MailStoreError)
     func annotations(in name: MailboxName) async throws(MailStoreError) -> [Annotation]
 
+    // MARK: Replication (csync; see Replication.swift)
+
+    /// A mailbox's replication state by name; with `records`, every record (tombstones and
+    /// per-message annotations included). Nil if no such mailbox.
+    func replicaState(of name: MailboxName, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState?
+    /// The same, found by uniqueid.
+    func replicaState(uniqueID: String, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState?
+    /// Applies an `APPLY MAILBOX` in one durable transaction: creates the mailbox if needed,
+    /// validates every record against §5.6 before writing anything, then updates existing
+    /// records, appends new ones and sets the header and mailbox annotations. New records take
+    /// their bytes from `messages` (uploads staged by the caller; not consumed, so one upload can
+    /// serve several mailboxes) or from a message the store already holds with that GUID; a new
+    /// expunged record needs no bytes. Throws `syncChanged`, `syncChecksum`, `mailboxMoved`, or
+    /// `nonexistent` naming a GUID whose bytes are missing. Returns the resulting state (no records).
+    func applyReplicaMailbox(
+        _ update: ReplicaMailboxUpdate,
+        messages: [MessageGUID: StagedMessage]
+    ) async throws(MailStoreError) -> ReplicaMailboxState
+    /// `APPLY EXPUNGE`: marks the UIDs expunged without a modseq bump; unknown UIDs are skipped.
+    /// Throws `mailboxMoved` if the mailbox's uniqueid differs.
+    func expungeReplicaRecords(uids: [UID], in name: MailboxName, uniqueID: String) async throws(MailStoreError)
+    /// Which of these GUIDs the store holds bytes for (`APPLY RESERVE`).
+    func storedMessages(_ guids: [MessageGUID]) async throws(MailStoreError) -> Set<MessageGUID>
+    /// Every seen record of a user, keyed by mailbox uniqueid (`GET USER`, `GET META`).
+    func seenStates(of user: UserName) async throws(MailStoreError) -> [String: SeenState]
+    /// Removes a quota root (`APPLY UNQUOTA`); mailboxes under it become unlimited.
+    func deleteQuotaRoot(_ root: String) async throws(MailStoreError)
+
     // MARK: Change feed
 
     /// Committed changes after `sequence`, oldest first, at most `limit`.

@@ -82,6 +82,28 @@ struct BlobStore: Sendable {
         return changed
     }
 
+    /// Places a staged file at its content-addressed name while leaving the staging file where
+    /// it is (replication: one upload may serve several mailboxes, and the sync session discards
+    /// its staging area itself). A hard link shares the bytes the staging writer already
+    /// fdatasynced; where linking is impossible the bytes are copied and fdatasynced. Returns the
+    /// directories to fsync before any row names the file, as ``promote(stagingPath:to:partition:)``.
+    func placeCopy(of stagingPath: String, as guid: MessageGUID, partition: String) throws(MailStoreError) -> [String] {
+        var random = SystemRandomNumberGenerator()
+        let temporary = stagingPath + "." + String(random.next(), radix: 36) + ".link"
+        if link(stagingPath, temporary) != 0 {
+            guard errno != ENOENT else {
+                throw MailStoreError(.nonexistent, "staged bytes of message \(guid) are gone")
+            }
+            try FileOps.copyFile(stagingPath, to: temporary)
+        }
+        do {
+            return try promote(stagingPath: temporary, to: guid, partition: partition)
+        } catch {
+            unlink(temporary)
+            throw error
+        }
+    }
+
     /// Makes a directory's entries durable (renames and creations in it).
     func syncDirectory(_ path: String) throws(MailStoreError) {
         let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
@@ -303,6 +325,42 @@ enum FileOps {
                 throw MailStoreError(.ioFailure, "write: \(errnoText())")
             }
             offset += n
+        }
+    }
+
+    /// Copies a file to a new path (created exclusively) and fdatasyncs the copy.
+    static func copyFile(_ source: String, to destination: String) throws(MailStoreError) {
+        let input = open(source, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else {
+            throw MailStoreError(errno == ENOENT ? .nonexistent : .ioFailure, "open \(source): \(errnoText())")
+        }
+        defer { close(input) }
+        let output = open(destination, O_CREAT | O_EXCL | O_WRONLY | O_CLOEXEC, 0o600)
+        guard output >= 0 else { throw MailStoreError(.ioFailure, "create \(destination): \(errnoText())") }
+        var failure: MailStoreError?
+        let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 256 * 1024, alignment: 8)
+        defer { chunk.deallocate() }
+        while failure == nil {
+            let n = read(input, chunk.baseAddress!, chunk.count)
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 {
+                failure = MailStoreError(.ioFailure, "read \(source): \(errnoText())")
+                break
+            }
+            if n == 0 { break }
+            do {
+                try writeAll(fd: output, UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+            } catch {
+                failure = error
+            }
+        }
+        if failure == nil && fdatasync(output) != 0 {
+            failure = MailStoreError(.ioFailure, "fdatasync \(destination): \(errnoText())")
+        }
+        close(output)
+        if let failure {
+            unlink(destination)
+            throw failure
         }
     }
 

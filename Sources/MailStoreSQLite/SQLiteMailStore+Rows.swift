@@ -2,6 +2,8 @@ import GRDB
 import MailCore
 import MailStore
 
+import struct Foundation.Data
+
 /// Row ↔ value mapping. Rows come from our own schema, so a value that fails to decode means
 /// the database was altered outside Corvid: it surfaces as `.corrupted`, never as a crash.
 extension SQLiteMailStore {
@@ -55,6 +57,35 @@ extension SQLiteMailStore {
             guid: guid,
             flags: FlagSet(systemMask: row["system_flags"], keywordString: row["keywords"]),
             isExpunged: (row["expunged"] as Int64) != 0
+        )
+    }
+
+    /// A record with every field replication carries; its annotations are left empty.
+    static func replicaRecord(from row: Row) throws -> ReplicaRecord {
+        let record = try record(from: row)
+        return ReplicaRecord(
+            uid: record.uid,
+            modSeq: record.modSeq,
+            lastUpdated: record.lastUpdated,
+            internalDate: record.internalDate,
+            saveDate: record.saveDate,
+            createdModSeq: ModSeq(UInt64(row["createdmodseq"] as Int64)),
+            size: record.size,
+            guid: record.guid,
+            flags: record.flags,
+            isExpunged: record.isExpunged
+        )
+    }
+
+    /// An `annotations` row; uid 0 is a mailbox-level entry (uid nil).
+    static func annotation(from row: Row) -> Annotation {
+        let uid: Int64 = row["uid"]
+        return Annotation(
+            uid: uid == 0 ? nil : UID(UInt32(truncatingIfNeeded: uid)),
+            entry: row["entry"],
+            userID: row["userid"],
+            value: Array(row["value"] as Data? ?? Data()),
+            modSeq: ModSeq(UInt64(row["modseq"] as Int64))
         )
     }
 

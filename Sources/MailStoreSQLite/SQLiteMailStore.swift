@@ -336,17 +336,7 @@ public final class SQLiteMailStore: MailStore {
                 db,
                 sql: "SELECT * FROM annotations WHERE mailbox_id = ? ORDER BY uid, entry, userid",
                 arguments: [id]
-            ).map { row in
-                let uid: Int64 = row["uid"]
-                let value: [UInt8] = Array(row["value"] as Data? ?? Data())
-                return Annotation(
-                    uid: uid == 0 ? nil : UID(UInt32(uid)),
-                    entry: row["entry"],
-                    userID: row["userid"],
-                    value: value,
-                    modSeq: ModSeq(UInt64(row["modseq"] as Int64))
-                )
-            }
+            ).map(Self.annotation(from:))
         }
     }
 

@@ -118,6 +118,11 @@ enum Schema {
             // index cache). Absent for headers over the cache limit.
             try db.execute(sql: "CREATE TABLE headers (guid TEXT PRIMARY KEY NOT NULL, data BLOB NOT NULL)")
         }
+        migrator.registerMigration("v4-record-createdmodseq") { db in
+            // Cyrus's per-record createdmodseq, which csync carries (sync-protocol.md §3.2.3) and a
+            // replica must keep exactly. 0 means unknown (records written before this column).
+            try db.execute(sql: "ALTER TABLE records ADD COLUMN createdmodseq INTEGER NOT NULL DEFAULT 0")
+        }
         return migrator
     }
 }

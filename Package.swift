@@ -66,6 +66,15 @@ let package = Package(
             ]
         ),
         .target(
+            name: "Replication",
+            dependencies: [
+                "MailCore", "MailStore", "SyncCodec", "ServerSupport",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+            ]
+        ),
+        .target(
             name: "LMTPCodec",
             dependencies: ["WireCore", .product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -102,7 +111,8 @@ let package = Package(
         .target(
             name: "CorvidRuntime",
             dependencies: [
-                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer", "POP3Server", "ServerSupport",
+                "MailCore", "MailStore", "MailStoreSQLite", "LMTPServer", "IMAPServer", "POP3Server", "Replication",
+                "ServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -203,6 +213,13 @@ let package = Package(
             name: "POP3ServerTests",
             dependencies: [
                 "POP3Server", "POP3Codec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore", "WireCore",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .testTarget(
+            name: "ReplicationTests",
+            dependencies: [
+                "Replication", "SyncCodec", "MailStore", "MailStoreSQLite", "MailCore",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

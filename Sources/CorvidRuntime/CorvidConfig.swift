@@ -63,6 +63,8 @@ public struct CorvidConfig: Sendable, Equatable {
     /// `timeout`: minutes of inactivity before an IMAP session is logged out; at least 30
     /// (RFC 9051 §5.4), default 32 as Cyrus.
     public var imapTimeoutMinutes: Int = 32
+    /// `sync_timeout`: seconds of inactivity before a csync connection is closed (Cyrus: 1800).
+    public var syncTimeoutSeconds: Int = 1800
     /// `poptimeout`: minutes of inactivity before a POP3 session is closed (nothing deleted);
     /// at least 10 (RFC 1939 §3), default 10 as Cyrus.
     public var popTimeoutMinutes: Int = 10
@@ -87,7 +89,7 @@ public struct CorvidConfig: Sendable, Equatable {
         ("lmtp_listen", "host:port or /path/to/socket for LMTP"),
         ("imap_listen", "host:port for IMAP (STARTTLS offered; LOGIN needs TLS unless allowplaintext)"),
         ("pop3_listen", "host:port for POP3 (STLS offered; USER/PASS needs TLS unless allowplaintext)"),
-        ("sync_listen", "host:port for csync replication (validated; not in this build yet)"),
+        ("sync_listen", "host:port for the csync replica (Cyrus sync_server compatible; admins only)"),
         ("http_listen", "host:port for /metrics (Prometheus) and the status page"),
         ("maxmessagesize", "largest accepted message in bytes (default 52428800)"),
         ("autocreate_quota", "STORAGE quota in KiB given to new users; 0 or -1 means unlimited"),
@@ -108,6 +110,7 @@ public struct CorvidConfig: Sendable, Equatable {
         ("altnamespace", "alternate namespace: personal folders beside INBOX (default yes)"),
         ("unixhierarchysep", "'/' as the hierarchy separator instead of '.' (default yes)"),
         ("timeout", "minutes before an idle IMAP session is logged out; at least 30 (default 32)"),
+        ("sync_timeout", "seconds before an idle csync connection is closed (default 1800)"),
         ("poptimeout", "minutes before an idle POP3 session is closed; at least 10 (default 10)"),
         ("popminpoll", "minimum time between POP3 logins to a maildrop, minutes or with s/m/h/d (default 0)"),
         ("poppollpadding", "early POP3 polls a client may bank against popminpoll (default 1)"),
@@ -216,6 +219,7 @@ public struct CorvidConfig: Sendable, Equatable {
         config.altNamespace = try reader.bool("altnamespace") ?? true
         config.unixHierarchySep = try reader.bool("unixhierarchysep") ?? true
         config.imapTimeoutMinutes = try reader.integer("timeout", range: 30...10_080) ?? 32
+        config.syncTimeoutSeconds = try reader.integer("sync_timeout", range: 30...86_400) ?? 1800
         config.popTimeoutMinutes = try reader.integer("poptimeout", range: 10...10_080) ?? 10
         config.popMinPollSeconds = try reader.duration("popminpoll", unit: 60, range: 0...(7 * 86_400)) ?? 0
         config.popPollPadding = try reader.integer("poppollpadding", range: 1...1_000) ?? 1

@@ -10,6 +10,7 @@ import NIOPosix
 import NIOSSL
 import POP3Server
 import Prometheus
+import Replication
 import ServerSupport
 import ServiceLifecycle
 
@@ -105,7 +106,32 @@ public enum CorvidServer {
             )
         }
         if let address = config.syncListen {
-            announce("sync_listen \(address) configured, but that service is not in this build yet")
+            let logger = Logger(label: "corvid.sync")
+            let connection = SyncServerConnection(
+                configuration: SyncServerConfiguration(
+                    serverName: config.serverName,
+                    admins: Set(config.admins),
+                    allowPlaintext: config.allowPlaintext,
+                    startTLSAvailable: tls != nil,
+                    compressionAvailable: true,
+                    partitions: Set(config.partitions.keys)
+                ),
+                store: store,
+                authenticator: authenticator,
+                logger: logger
+            )
+            let service = try await bindOrExplain("sync_listen", address) {
+                try await SyncService(
+                    address,
+                    group: group,
+                    connection: connection,
+                    tls: tls,
+                    idleTimeout: .seconds(Int64(config.syncTimeoutSeconds)),
+                    logger: logger
+                )
+            }
+            announce("sync  listening on \(address) (csync replica, Cyrus sync_server compatible)")
+            services.append(service)
         }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
         announce(
@@ -248,6 +274,7 @@ public enum CorvidServer {
         if let imaps = config.imapsListen { lines.append("  imaps \(imaps)") }
         if let pop3 = config.pop3Listen { lines.append("  pop3  \(pop3)") }
         if let pop3s = config.pop3sListen { lines.append("  pop3s \(pop3s)") }
+        if let sync = config.syncListen { lines.append("  sync  \(sync)") }
         if let http = config.httpListen { lines.append("  http  \(http)") }
         let users = (try? await store.users().count) ?? -1
         let mailboxes = (try? await store.mailboxes(under: nil).count) ?? -1

@@ -4,6 +4,8 @@ import MailCore
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Server
+import Replication
 import ServiceLifecycle
 
 /// An IMAP listener (`imap_listen` with STARTTLS, or `imaps_listen` with implicit TLS) as a
@@ -54,7 +56,7 @@ final class IMAPService: Service {
             let peer = client.channel.remoteAddress?.ipAddress ?? "local"
             do {
                 try await client.executeThenClose { input, output in
-                    let transport = ChannelIMAPTransport(channel: client.channel, output: output, tls: self.tls)
+                    let transport = ChannelSessionTransport(channel: client.channel, output: output, tls: self.tls)
                     try await self.connection.run(
                         peer: peer,
                         input: input,
@@ -69,8 +71,9 @@ final class IMAPService: Service {
     }
 }
 
-/// ``IMAPTransport`` over a NIO channel.
-struct ChannelIMAPTransport: IMAPTransport {
+/// The transport of every session protocol (IMAP, POP3, csync) over a NIO channel: writes,
+/// and the STARTTLS/STLS and COMPRESS layer changes of ``ChannelUpgrade``.
+struct ChannelSessionTransport: IMAPTransport, POP3Transport, SyncTransport {
     let channel: Channel
     let output: NIOAsyncChannelOutboundWriter<ByteBuffer>
     let tls: NIOSSLContext?

@@ -43,7 +43,7 @@ final class POP3Service: Service {
             let peer = client.channel.remoteAddress?.ipAddress ?? "local"
             do {
                 try await client.executeThenClose { input, output in
-                    let transport = ChannelPOP3Transport(channel: client.channel, output: output, tls: self.tls)
+                    let transport = ChannelSessionTransport(channel: client.channel, output: output, tls: self.tls)
                     try await self.connection.run(
                         peer: peer,
                         input: input,
@@ -55,19 +55,5 @@ final class POP3Service: Service {
                 self.logger.debug("pop3 connection closed", metadata: ["error": "\(error)"])
             }
         }
-    }
-}
-
-/// ``POP3Transport`` over a NIO channel.
-struct ChannelPOP3Transport: POP3Transport {
-    let channel: Channel
-    let output: NIOAsyncChannelOutboundWriter<ByteBuffer>
-    let tls: NIOSSLContext?
-
-    func write(_ buffer: ByteBuffer) async throws { try await output.write(buffer) }
-
-    func startTLS(after reply: ByteBuffer) async throws -> Int {
-        guard let tls else { throw SessionListenerError.tlsUnavailable }
-        return try await ChannelUpgrade.startTLS(on: channel, context: tls, sendingFirst: reply)
     }
 }

@@ -4,11 +4,12 @@ import MailStore
 import MailStoreSQLite
 import NIOPosix
 import POP3Server
+import Replication
 import ServerSupport
 
 /// Checks logins against the store's users, running the key derivation on a thread pool so it
 /// never stalls an event loop, and caching successes (``CredentialCache``).
-struct StoreAuthenticator: IMAPAuthenticator, POP3Authenticator {
+struct StoreAuthenticator: IMAPAuthenticator, POP3Authenticator, SyncAuthenticator {
     let store: any MailStore
     let cache: CredentialCache
     let pool: NIOThreadPool

@@ -64,6 +64,8 @@ public protocol MailStore: Sendable {
     func messageHeaders(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer]
     /// Starts staging a new message.
     func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter
+    /// Throws away a finished staged message that will not be delivered (its staging file).
+    func discardStagedMessage(_ message: StagedMessage) async
     /// Delivers one staged message to several mailboxes; each target succeeds or fails on its own.
     /// The staged bytes are consumed either way.
     func deliver(

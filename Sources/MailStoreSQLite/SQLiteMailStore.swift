@@ -340,6 +340,12 @@ public final class SQLiteMailStore: MailStore {
         }
     }
 
+    public func discardStagedMessage(_ message: StagedMessage) async {
+        // Only files under the staging directories are ever named by a token.
+        guard !message.token.isEmpty, message.token.contains("/stage/") else { return }
+        unlink(message.token)
+    }
+
     public func beginMessage() async throws(MailStoreError) -> any MessageStagingWriter {
         StagingFile(
             directory: try blobs.root(configuration.defaultPartition) + "/stage",

@@ -10,11 +10,15 @@ Settings chosen on purpose (see also the runbook, /work/shared/peers/runbook.md 
   `allowplaintext: yes`, `sasl_mech_list: PLAIN LOGIN`.
 * `altnamespace: yes`, `unixhierarchysep: yes` (the 3.6 defaults, written out): users see
   `INBOX`, `Sent Items`, `Other Users/alice/Shared`; the admin sees `user/alice/Sent Items`.
-* `delete_mode: immediate`. With the default `delayed`, DELETE is a rename to
-  `DELETED.user.alice.X.<hex time>` (visible to the admin, replicated as APPLY RENAME, never
-  purged by replication) and a second DELETE of the same name within one second collides
-  ("NO Mailbox already exists"). Immediate mode makes a DELETE an APPLY UNMAILBOX and
-  delete + re-create of one name a clean test.
+* `delete_mode: delayed` (the 3.6 default, written out; `delete_mode=` selects another). We tried
+  `immediate` first (DELETE replicates as APPLY UNMAILBOX, no `DELETED.*` leftovers), but with
+  one-shot `sync_client -u` a DELETE followed by a CREATE of the same name before the next sync
+  makes the replica answer `NO IMAP_MAILBOX_MOVED` to the new mailbox's APPLY MAILBOX (same name,
+  other UNIQUEID, replica copy not empty): sync_client bails out of the whole user, on every later
+  run too. With `delayed`, the DELETE is a rename to `DELETED.user.alice.X.<hex time>` (APPLY
+  RENAME, same UNIQUEID), so the re-created name arrives clean. `DELETED.*` mailboxes are
+  invisible to users and outside the admin's `user/*`, so snapshots are unaffected. (Delayed
+  mode's own trap: two DELETEs of one name within one second collide on the DELETED name.)
 * `expunge_mode: delayed` (the 3.6 default, written out). Expunged messages stay in the index as
   `\\Expunged` records until cyr_expire, and travel to the replica as such records. That is the
   wire shape a Corvid replica must handle in production; IMAP never shows expunged records, so
@@ -123,7 +127,8 @@ class CyrusInstance:
 
     def __init__(self, role: str, workdir: str | None = None, sync_server: bool | None = None,
                  sync_target: tuple[str, int] | None = None, extra_config: dict[str, str] | None = None,
-                 telemetry_users: tuple[str, ...] = ()):
+                 telemetry_users: tuple[str, ...] = (), delete_mode: str = "delayed",
+                 expunge_mode: str = "delayed"):
         self.role = role
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"cyrus-{role}-it-")
         self.sync_server = (role == "replica") if sync_server is None else sync_server
@@ -131,6 +136,8 @@ class CyrusInstance:
         self.sync_target = sync_target  # master: (host, port) of the replica's csync service
         self.extra_config = dict(extra_config or {})
         self.telemetry_users = telemetry_users
+        self.delete_mode = delete_mode
+        self.expunge_mode = expunge_mode
         self.conf_path = os.path.join(self.workdir, "imapd.conf")
         self.cyrus_conf_path = os.path.join(self.workdir, "cyrus.conf")
         self.pid_path = os.path.join(self.workdir, "run", "master.pid")
@@ -166,8 +173,8 @@ class CyrusInstance:
             "unixhierarchysep: yes",
             "lmtp_downcase_rcpt: yes",
             "duplicatesuppression: 0",
-            "delete_mode: immediate",
-            "expunge_mode: delayed",
+            f"delete_mode: {self.delete_mode}",
+            f"expunge_mode: {self.expunge_mode}",
         ]
         if self.sync_target is not None:
             host, port = self.sync_target

@@ -12,6 +12,7 @@ responses parsed here, so literals, quoted names and METADATA replies are handle
 What is captured, per user (names exactly as the user's LIST returns them, i.e. modified UTF-7;
 `display` holds the decoded form):
   folders[name] = {display, attributes (LIST attributes, sorted), uidvalidity, uidnext, exists,
+                   (or status: "NO" when the user may list but not read the folder),
                    messages {uid: {flags (sorted, without \\Recent), internaldate, size, sha1}},
                    metadata {/shared/comment, /private/comment} (as the user),
                    acl {identifier: rights} and quota {roots, resources} (as the admin; only for
@@ -218,7 +219,11 @@ def _list(raw: Raw, command: str = "LIST", pattern: str = "*") -> list[tuple[str
 
 def _folder_messages(raw: Raw, name: str) -> dict:
     info: dict = {}
-    for resp in raw.command("STATUS", quote(name), b"(MESSAGES UIDNEXT UIDVALIDITY)"):
+    status = raw.command("STATUS", quote(name), b"(MESSAGES UIDNEXT UIDVALIDITY)", allow_no=True)
+    if status and status[0][0] == b"__NO__":
+        # listed but not readable (e.g. only the `l` right, as for `anyone l`)
+        return {"status": "NO"}
+    for resp in status:
         if resp and _upper(resp[0]) == "STATUS":
             kv = resp[2]
             for k, v in zip(kv[0::2], kv[1::2]):
@@ -313,7 +318,8 @@ def snapshot(connect_user: Callable[[str], imaplib.IMAP4], connect_admin: Callab
                     if "\\NOSELECT" not in (a.upper() for a in attrs) and \
                             "\\NONEXISTENT" not in (a.upper() for a in attrs):
                         entry.update(_folder_messages(raw, name))
-                        entry["metadata"] = _metadata(raw, name)
+                        if entry.get("status") != "NO":
+                            entry["metadata"] = _metadata(raw, name)
                     if not any(name.startswith(p) for p in foreign):
                         an = _admin_name(user, name, personal_delim)
                         entry["acl"] = _acl(admin, an)

@@ -14,11 +14,16 @@ What is captured, per user (names exactly as the user's LIST returns them, i.e. 
   folders[name] = {display, attributes (LIST attributes, sorted), uidvalidity, uidnext, exists,
                    (or status: "NO" when the user may list but not read the folder),
                    messages {uid: {flags (sorted, without \\Recent), internaldate, size, sha1}},
+                   (a refused GETACL/GETQUOTAROOT/GETMETADATA is kept as {"refused": "NO ..."}),
                    metadata {/shared/comment, /private/comment} (as the user),
                    acl {identifier: rights} and quota {roots, resources} (as the admin; only for
                    the user's personal folders, whose admin name is user/NAME[/folder])}
   subscriptions = sorted LSUB names
 and as the admin: `admin_mailboxes`, the sorted `LIST "" "user/*"` names.
+Canonical form: the namespace roots ("Other Users", "Shared Folders") and \\Noselect/\\NonExistent
+hierarchy placeholders are skipped (they hold no state; servers differ in listing them);
+\\HasChildren/\\HasNoChildren/\\Marked/\\Unmarked are dropped from attributes; a quota root with no
+limits counts as no root.
 Folders in other users' namespaces that the user can see (e.g. `Other Users/alice/Shared`) are
 included with their messages and flags as *that user* sees them (per-user \\Seen).
 """
@@ -32,6 +37,9 @@ import json
 from typing import Callable
 
 PER_FOLDER_METADATA = ("/shared/comment", "/private/comment")
+# LIST attributes that follow from the folder list itself, or from \Recent; servers differ in
+# when they send them (RFC 3348/5258), so they are left out of the canonical form.
+DERIVED_ATTRIBUTES = {"\\HASCHILDREN", "\\HASNOCHILDREN", "\\MARKED", "\\UNMARKED"}
 
 # -- modified UTF-7 (RFC 3501 5.1.3) ----------------------------------------------------------
 
@@ -258,9 +266,18 @@ def _folder_messages(raw: Raw, name: str) -> dict:
     return info
 
 
+def _refused(resps: list) -> str | None:
+    """The tagged NO line when Raw.command(allow_no=True) was refused, else None."""
+    if resps and resps[0] and resps[0][0] == b"__NO__":
+        return "NO " + _s(resps[0][1]).split(" NO ", 1)[-1]
+    return None
+
+
 def _metadata(raw: Raw, name: str) -> dict:
     out = {entry: None for entry in PER_FOLDER_METADATA}
-    resps = raw.command("GETMETADATA", quote(name), "(" + " ".join(PER_FOLDER_METADATA) + ")")
+    resps = raw.command("GETMETADATA", quote(name), "(" + " ".join(PER_FOLDER_METADATA) + ")", allow_no=True)
+    if _refused(resps):
+        return {"refused": _refused(resps)}
     for resp in resps:
         if resp and _upper(resp[0]) == "METADATA":
             kv = resp[2]
@@ -270,7 +287,10 @@ def _metadata(raw: Raw, name: str) -> dict:
 
 
 def _acl(admin: Raw, admin_name: str) -> dict:
-    for resp in admin.command("GETACL", quote(admin_name)):
+    resps = admin.command("GETACL", quote(admin_name), allow_no=True)
+    if _refused(resps):
+        return {"refused": _refused(resps)}
+    for resp in resps:
         if resp and _upper(resp[0]) == "ACL":
             pairs = resp[2:]
             return {_s(k): "".join(sorted(_s(v))) for k, v in zip(pairs[0::2], pairs[1::2])}
@@ -280,7 +300,10 @@ def _acl(admin: Raw, admin_name: str) -> dict:
 def _quota(admin: Raw, admin_name: str) -> dict:
     roots: list[str] = []
     resources: dict = {}
-    for resp in admin.command("GETQUOTAROOT", quote(admin_name)):
+    resps = admin.command("GETQUOTAROOT", quote(admin_name), allow_no=True)
+    if _refused(resps):
+        return {"refused": _refused(resps)}
+    for resp in resps:
         if not resp:
             continue
         if _upper(resp[0]) == "QUOTAROOT":
@@ -289,7 +312,9 @@ def _quota(admin: Raw, admin_name: str) -> dict:
             triples = resp[2]
             resources[_s(resp[1])] = {_upper(triples[i]): [int(triples[i + 1]), int(triples[i + 2])]
                                       for i in range(0, len(triples) - 2, 3)}
-    return {"roots": roots, "resources": resources}
+    # A root without any limit is the same as no root (Cyrus lists none, others list an empty one).
+    roots = [r for r in roots if resources.get(r)]
+    return {"roots": roots, "resources": {r: v for r, v in resources.items() if v}}
 
 
 def _admin_name(user: str, name: str, personal_delim: str) -> str:
@@ -311,15 +336,20 @@ def snapshot(connect_user: Callable[[str], imaplib.IMAP4], connect_admin: Callab
             try:
                 ns = _namespaces(raw)
                 foreign = [p for p, _ in ns["other"] + ns["shared"] if p]
+                # The namespace roots themselves ("Other Users", "Shared Folders"): some servers
+                # list them as \Noselect placeholders, some do not; they hold no state.
+                roots = {p[:-len(d)] if d and p.endswith(d) else p for p, d in ns["other"] + ns["shared"] if p}
                 personal_delim = ns["personal"][0][1] if ns["personal"] else "/"
                 folders = {}
                 for name, attrs, _delim in sorted(_list(raw)):
+                    upper = {a.upper() for a in attrs}
+                    if name in roots or upper & {"\\NOSELECT", "\\NONEXISTENT"}:
+                        continue  # namespace roots and hierarchy placeholders hold no state
+                    attrs = [a for a in attrs if a.upper() not in DERIVED_ATTRIBUTES]
                     entry: dict = {"display": mutf7_decode(name), "attributes": attrs}
-                    if "\\NOSELECT" not in (a.upper() for a in attrs) and \
-                            "\\NONEXISTENT" not in (a.upper() for a in attrs):
-                        entry.update(_folder_messages(raw, name))
-                        if entry.get("status") != "NO":
-                            entry["metadata"] = _metadata(raw, name)
+                    entry.update(_folder_messages(raw, name))
+                    if entry.get("status") != "NO":
+                        entry["metadata"] = _metadata(raw, name)
                     if not any(name.startswith(p) for p in foreign):
                         an = _admin_name(user, name, personal_delim)
                         entry["acl"] = _acl(admin, an)
@@ -350,15 +380,16 @@ def _fmt(value) -> str:
 
 def diff(a: dict, b: dict, a_name: str = "master", b_name: str = "replica",
          ignore: tuple[str, ...] = ()) -> list[str]:
-    """Every difference as one readable line (path: a_name=... b_name=...). `ignore` lists path
-    suffixes (e.g. '.quota') to skip."""
+    """Every difference as one readable line (path: a_name=... b_name=...). `ignore` lists keys
+    to skip wherever they occur (e.g. ('uidvalidity', 'internaldate') to compare two servers
+    that were fed the same operations independently)."""
     out: list[str] = []
 
     def walk(x, y, path: str):
-        if any(path.endswith(s) for s in ignore):
-            return
         if isinstance(x, dict) and isinstance(y, dict):
             for key in sorted(set(x) | set(y), key=str):
+                if key in ignore:
+                    continue
                 p = f"{path}[{json.dumps(key, ensure_ascii=False)}]"
                 if key not in y:
                     out.append(f"{p}: only on {a_name}: {_fmt(x[key])}")

@@ -38,6 +38,7 @@ import os
 import random
 import shutil
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -145,10 +146,13 @@ class CorvidPeer:
                 raise NotAvailable("Corvid replica not available yet: no csync banner on "
                                    f"sync_listen {HOST}:{self.sync_port} (Corvid's sync server is not in this build)")
         else:
-            probe = self.server.cli("sync", "--help", timeout=60)
-            if probe.returncode != 0:
-                raise NotAvailable("Corvid master not available yet: `corvid sync --help` exited "
-                                   f"{probe.returncode} (`corvid sync` is not in this build)")
+            # `corvid sync --help` exits 0 with the top-level help when there is no such
+            # subcommand, so look for it in the SUBCOMMANDS list instead.
+            probe = subprocess.run([self.server.binary, "--help"], capture_output=True, timeout=60)
+            listed = any(line.split()[:1] == [b"sync"] for line in probe.stdout.splitlines())
+            if not listed:
+                raise NotAvailable("Corvid master not available yet: `corvid --help` lists no `sync` "
+                                   "subcommand (`corvid sync` is not in this build)")
 
     def _csync_banner(self, timeout: float = 10) -> bytes | None:
         deadline = time.monotonic() + timeout

@@ -20,7 +20,22 @@ Passes:
   3. empty mailboxes: a folder emptied by EXPUNGE, a new user carol with only an empty INBOX.
   4. no changes: a repeated sync must change nothing on the replica.
 Finally the replica's UIDVALIDITYs must never have changed for a surviving folder (renames
-included). Each step is a named check: `ok NAME` / `FAIL NAME: detail`; timings are printed.
+included), and the harness proves it can see a difference: an unsynced flag change on the master
+must be the diff's only line, and pass 5 must clear it. Each step is a named check:
+`ok NAME` / `FAIL NAME: detail`; timings are printed. Snapshots of every pass are written to the
+scratch directory (kept on failure or with --keep), and each sync_client run's `-v -v` output
+to cyrus-master/sync_client.N.log.
+
+    tests/integration/sync_interop.py --imap-parity
+feeds the same operations to a Cyrus and a Corvid server without replication and diffs them,
+ignoring values each server picks itself: the IMAP-level differences a cross-implementation
+replication comparison will also see.
+
+Plugging Corvid in: CorvidPeer. A replica is a CorvidServer with `sync_listen`, `admins: cyrus`,
+`allowplaintext: yes`, user `cyrus` with the master's sync_password, and the scenario's users
+(password "x") for the snapshot's IMAP logins; it counts as available once sync_listen answers
+with a csync banner (a line starting `* OK`). A master runs `corvid sync -C conf -S host:port
+-u USER` per user and counts as available once `corvid --help` lists a `sync` subcommand.
 
 Needs root (Cyrus runs as the cyrus user) and the Debian packages cyrus-imapd,
 cyrus-replication, sasl2-bin (.ci/run installs them).
@@ -46,7 +61,8 @@ import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from corvid_harness import CorvidServer, LMTPClient, Tally, free_loopback_ports  # noqa: E402
+from corvid_harness import (  # noqa: E402
+    CorvidServer, LMTPClient, Tally, free_loopback_ports, install_exit_cleanup)
 from cyrus_peer import ADMIN, ADMIN_PASSWORD, HOST, CyrusError, CyrusInstance, cyrus_missing  # noqa: E402
 from store_snapshot import Raw, diff, mutf7_encode, quote, snapshot, summary  # noqa: E402
 
@@ -136,10 +152,12 @@ class CorvidPeer:
     def sync_address(self) -> tuple[str, int]:
         return HOST, self.sync_port
 
-    def start(self) -> None:
+    def start(self, probe_sync: bool = True) -> None:
         os.makedirs(self.server.workdir, exist_ok=True)
         self.server.add_user(ADMIN, ADMIN_PASSWORD)
         self.server.start()
+        if not probe_sync:
+            return
         if self.role == "replica":
             banner = self._csync_banner()
             if banner is None:
@@ -605,6 +623,57 @@ class Scenario:
         self.detects_differences()
 
 
+class _NoReplica:
+    name = "none"
+
+    def prepare_replica_user(self, name: str) -> None:
+        pass
+
+
+# Values each server picks for itself when fed the same operations independently.
+PER_SERVER_KEYS = ("uidvalidity", "internaldate", "sha1", "size", "body_bytes", "STORAGE")
+
+
+def imap_parity(tally: Tally, scratch: str) -> None:
+    """No replication: the scenario's setup and change steps go to a Cyrus and to a Corvid
+    server independently, and their snapshots are diffed without the values each server picks
+    itself (PER_SERVER_KEYS; LMTP adds server-specific trace headers, so message bytes differ).
+    What remains is IMAP-visible behaviour in which Corvid differs from Cyrus; the replication
+    comparisons (Corvid replica of a Cyrus master and vice versa) will see the same differences."""
+    peers = []
+    try:
+        cyrus = CyrusPeer("parity", scratch)
+        cyrus.start()
+        peers.append(cyrus)
+        corvid = CorvidPeer("parity", scratch)
+        corvid.start(probe_sync=False)
+        peers.append(corvid)
+    except (NotAvailable, CyrusError, OSError, RuntimeError) as error:
+        tally.check(False, "imap parity: start Cyrus and Corvid", f"{type(error).__name__}: {error}")
+        for peer in peers:
+            peer.stop(keep=True)
+        return
+    snaps = []
+    steps = ["create_users", "create_folders", "fill", "flags", "shared_seen", "subscriptions", "acls",
+             "quota", "metadata", "flag_changes", "expunges", "rename_subtree", "delete_folder",
+             "delete_recreate", "new_deliveries", "unsubscribe", "acl_quota_metadata_changes"]
+    for peer in peers:
+        scenario = Scenario(peer, _NoReplica(), tally, scratch, 1)
+        for step in steps:
+            scenario.step(f"imap parity: {peer.name}: {step}", getattr(scenario, step))
+        try:
+            snaps.append(snapshot(peer.imap, peer.admin, ["alice", "bob"]))
+        except Exception as error:  # noqa: BLE001
+            tally.check(False, f"imap parity: snapshot {peer.name}", f"{type(error).__name__}: {error}")
+    if len(snaps) == 2:
+        problems = diff(snaps[0], snaps[1], peers[0].name, peers[1].name, ignore=PER_SERVER_KEYS)
+        tally.check(not problems, "imap parity: Corvid shows the same state as Cyrus after the same operations",
+                    f"{len(problems)} differences:\n  " + "\n  ".join(problems[:40]))
+    failed = tally.failed > 0
+    for peer in peers:
+        peer.stop(keep=failed)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--master", choices=sorted(PEERS), default="cyrus")
@@ -615,14 +684,29 @@ def main() -> int:
     parser.add_argument("--expunge-mode", choices=["delayed", "semidelayed", "immediate", "default"],
                         default="delayed", help="Cyrus expunge_mode (default delayed)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory even on success")
+    parser.add_argument("--imap-parity", action="store_true",
+                        help="instead of replicating: feed the same operations to Cyrus and Corvid "
+                             "and diff their snapshots (what a cross-implementation comparison will see)")
     args = parser.parse_args()
 
+    install_exit_cleanup()  # Corvid servers die with us (Cyrus instances: cyrus_peer's atexit)
     tally = Tally()
     scratch = tempfile.mkdtemp(prefix="sync-interop-")
     os.chmod(scratch, 0o755)  # Cyrus (user cyrus) lives below it
-    print(f"sync_interop: master {args.master}, replica {args.replica}; scratch {scratch}", flush=True)
+    mode = "imap parity (Cyrus vs Corvid, no replication)" if args.imap_parity else \
+        f"master {args.master}, replica {args.replica}"
+    print(f"sync_interop: {mode}; scratch {scratch}", flush=True)
     started = time.monotonic()
     replica = master = None
+    if args.imap_parity:
+        try:
+            imap_parity(tally, scratch)
+        finally:
+            if tally.failed or args.keep:
+                print(f"scratch directory kept: {scratch}")
+            else:
+                shutil.rmtree(scratch, ignore_errors=True)
+        return tally.finish()
     try:
         try:
             modes = {"delete_mode": args.delete_mode, "expunge_mode": args.expunge_mode}

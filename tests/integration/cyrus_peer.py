@@ -371,7 +371,12 @@ class CyrusInstance:
     def run_sync_client(self, args: list[str], timeout: float = 300,
                         target: str | None = None) -> subprocess.CompletedProcess:
         """`sync_client -C <conf> -v -v [-S target] ARGS` as the cyrus user; stdout+stderr in
-        .stdout (text). The run is also recorded in self.sync_runs."""
+        .stdout (text), also written to <workdir>/sync_client.N.log and listed in self.sync_runs.
+
+        Observed with 3.6.1: `-m` takes external names (`user/alice/Sent Items`; a dotted
+        `user.alice.Sent Items` is converted to `user^alice^Sent Items` and silently matches
+        nothing, exit 0), and `-m` of a user's sub-folder fails ("NO Unknown error", exit 1) until
+        the user itself exists on the replica (`-u alice` first). `-A` syncs every user."""
         cmd = [SYNC_CLIENT, "-C", self.conf_path, "-v", "-v"]
         if target:
             cmd += ["-S", target]
@@ -388,8 +393,9 @@ class CyrusInstance:
             out = (error.stdout or b"").decode("utf-8", "replace")
             done = subprocess.CompletedProcess(cmd, -1, out + f"\n(timed out after {timeout}s)", "")
         seconds = time.monotonic() - started
-        self.sync_runs.append({"args": list(args), "status": done.returncode, "seconds": seconds,
-                               "output": done.stdout})
-        with open(self.path(f"sync_client.{len(self.sync_runs)}.log"), "w") as f:
+        log = self.path(f"sync_client.{len(self.sync_runs) + 1}.log")
+        with open(log, "w") as f:
             f.write(" ".join(cmd) + f"\n# exit {done.returncode} in {seconds:.2f}s\n" + done.stdout)
+        # The -v -v output holds every message uploaded (20 MiB and more): keep only the path here.
+        self.sync_runs.append({"args": list(args), "status": done.returncode, "seconds": seconds, "log": log})
         return done

@@ -19,7 +19,7 @@ What is captured, per user (names exactly as the user's LIST returns them, i.e. 
                    acl {identifier: rights} and quota {roots, resources} (as the admin; only for
                    the user's personal folders, whose admin name is user/NAME[/folder])}
   subscriptions = sorted LSUB names
-and as the admin: `admin_mailboxes`, the sorted `LIST "" "user/*"` names.
+and as the admin: `admin_mailboxes`, the sorted `LIST "" "user/*"` names of those users.
 Canonical form: the namespace roots ("Other Users", "Shared Folders") and \\Noselect/\\NonExistent
 hierarchy placeholders are skipped (they hold no state; servers differ in listing them);
 \\HasChildren/\\HasNoChildren/\\Marked/\\Unmarked are dropped from attributes; a quota root with no
@@ -327,7 +327,10 @@ def snapshot(connect_user: Callable[[str], imaplib.IMAP4], connect_admin: Callab
              users: list[str], admin_pattern: str = "user/*") -> dict:
     admin_conn = connect_admin()
     admin = Raw(admin_conn)
-    snap: dict = {"admin_mailboxes": sorted(name for name, _, _ in _list(admin, "LIST", admin_pattern)),
+    # Only the snapshot's users: a server may hold others (e.g. a replica's sync admin).
+    mine = tuple(f"user/{u}" for u in users)
+    snap: dict = {"admin_mailboxes": sorted(name for name, _, _ in _list(admin, "LIST", admin_pattern)
+                                            if name in mine or name.startswith(tuple(m + "/" for m in mine))),
                   "users": {}}
     try:
         for user in users:

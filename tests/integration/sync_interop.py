@@ -681,8 +681,9 @@ def main() -> int:
     parser.add_argument("--replica", choices=sorted(PEERS), default="cyrus")
     parser.add_argument("--big-mib", type=int, default=20, help="size of the large message (default 20)")
     parser.add_argument("--delete-mode", choices=["delayed", "immediate"], default="delayed",
-                        help="Cyrus delete_mode (default delayed; immediate breaks delete+re-create, see cyrus_peer.py)")
-    parser.add_argument("--expunge-mode", choices=["delayed", "semidelayed", "immediate", "default"],
+                        help="Cyrus delete_mode (default delayed; immediate breaks delete + re-create, "
+                             "see cyrus_peer.py)")
+    parser.add_argument("--expunge-mode", choices=["delayed", "semidelayed", "immediate"],
                         default="delayed", help="Cyrus expunge_mode (default delayed)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory even on success")
     parser.add_argument("--imap-parity", action="store_true",

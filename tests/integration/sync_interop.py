@@ -677,8 +677,11 @@ def imap_parity(tally: Tally, scratch: str) -> None:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--master", choices=sorted(PEERS), default="cyrus")
-    parser.add_argument("--replica", choices=sorted(PEERS), default="cyrus")
+    parser.add_argument("--master", choices=sorted(PEERS), default="cyrus",
+                        help="cyrus: sync_client -u; corvid: `corvid sync` (FAILs 'not available yet' until it exists)")
+    parser.add_argument("--replica", choices=sorted(PEERS), default="cyrus",
+                        help="cyrus: sync_server; corvid: `corvid serve` with sync_listen (FAILs 'not available yet' "
+                             "until it answers with a csync banner)")
     parser.add_argument("--big-mib", type=int, default=20, help="size of the large message (default 20)")
     parser.add_argument("--delete-mode", choices=["delayed", "immediate"], default="delayed",
                         help="Cyrus delete_mode (default delayed; immediate breaks delete + re-create, "

@@ -14,7 +14,12 @@ public struct AccessRights: Sendable {
         self.isAdmin = isAdmin
     }
 
-    public func rights(on mailbox: Mailbox) -> ACLRights { rights(in: mailbox.acl) }
+    public func rights(on mailbox: Mailbox) -> ACLRights {
+        // Mailboxes a Cyrus master deleted in its `delete_mode: delayed` arrive by replication
+        // as `DELETED.<name>.<hex time>`; as in Cyrus, only admins see them.
+        if !isAdmin, mailbox.name.components.first == "DELETED" { return .none }
+        return rights(in: mailbox.acl)
+    }
 
     public func rights(in acl: ACL) -> ACLRights {
         if isAdmin { return .all }

@@ -11,11 +11,14 @@ import NIOCore
 public protocol MailStore: Sendable {
     // MARK: Users
 
-    /// Creates a user and its INBOX (`user.NAME`) with a quota root from `quota`.
+    /// Creates a user and, with `createInbox`, its INBOX (`user.NAME`, unless it exists) with a
+    /// quota root from `quota`. Without it only the account is made: on a replica the user's
+    /// mailboxes and quota arrive by replication.
     func createUser(
         _ name: UserName,
         passwordVerifier: String,
-        quota: QuotaLimits
+        quota: QuotaLimits,
+        createInbox: Bool
     ) async throws(MailStoreError)
         -> UserAccount
     /// The user, or nil if unknown.
@@ -153,6 +156,15 @@ public protocol MailStore: Sendable {
 }
 
 extension MailStore {
+    /// Creates a user with its INBOX.
+    public func createUser(
+        _ name: UserName,
+        passwordVerifier: String,
+        quota: QuotaLimits
+    ) async throws(MailStoreError) -> UserAccount {
+        try await createUser(name, passwordVerifier: passwordVerifier, quota: quota, createInbox: true)
+    }
+
     /// Changes flags unconditionally; returns the records that changed.
     public func storeFlags(
         _ change: FlagChange,

@@ -12,7 +12,8 @@ extension SQLiteMailStore {
     public func createUser(
         _ name: UserName,
         passwordVerifier: String,
-        quota: QuotaLimits
+        quota: QuotaLimits,
+        createInbox: Bool
     ) async throws(MailStoreError)
         -> UserAccount
     {
@@ -27,8 +28,8 @@ extension SQLiteMailStore {
                 arguments: [name.name, passwordVerifier, now]
             )
             let inbox = MailboxName.inbox(of: name)
-            try Self.upsertQuotaRoot(db, inbox.internalName, quota)
-            if try Self.fetchMailbox(db, inbox) == nil {
+            if createInbox, try Self.fetchMailbox(db, inbox) == nil {
+                try Self.upsertQuotaRoot(db, inbox.internalName, quota)
                 _ = try Self.insertMailbox(db, &files, inbox, acl: nil, partition: partition, now: now)
             }
             try Self.recordChange(

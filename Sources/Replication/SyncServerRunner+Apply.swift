@@ -42,8 +42,7 @@ extension SyncServerRunner {
                         )
                     )
                 }
-                if old != new { try await store.renameMailbox(old, to: new) }
-                logger.info("csync renamed mailbox", metadata: ["from": "\(old)", "to": "\(new)"])
+                try await rename(old, to: new, uidValidity: payload.number32(for: "UIDVALIDITY"))
             case "EXPUNGE":
                 guard let name = mailboxName(payload.text(for: "MBOXNAME")),
                     let uniqueID = payload.text(for: "UNIQUEID"),
@@ -119,6 +118,22 @@ extension SyncServerRunner {
             try await store.deleteQuotaRoot(MailboxName.inbox(of: user).internalName)
         }
         logger.info("csync deleted user", metadata: ["user": "\(user.name)"])
+    }
+
+    /// APPLY RENAME (§3.4.5). The store renames a mailbox with its subtree, while a Cyrus master
+    /// sends one RENAME per mailbox of the subtree, parent first: a RENAME whose source is gone
+    /// and whose target exists (with the UIDVALIDITY given, when given) is already done, which
+    /// also makes a repeated RENAME after a dropped connection harmless.
+    func rename(_ old: MailboxName, to new: MailboxName, uidValidity: UInt32?) async throws(MailStoreError) {
+        guard old != new else { return }
+        if try await store.mailbox(old) == nil, let target = try await store.mailbox(new),
+            uidValidity.map({ $0 == target.uidValidity.rawValue }) ?? true
+        {
+            logger.debug("csync rename already applied", metadata: ["from": "\(old)", "to": "\(new)"])
+            return
+        }
+        try await store.renameMailbox(old, to: new)
+        logger.info("csync renamed mailbox", metadata: ["from": "\(old)", "to": "\(new)"])
     }
 
     func mailboxName(_ text: String?) -> MailboxName? { text.flatMap { try? MailboxName(internal: $0) } }

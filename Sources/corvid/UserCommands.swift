@@ -18,6 +18,11 @@ struct User: AsyncParsableCommand {
         @OptionGroup var options: ConfigOptions
         @Argument(help: "Login name") var name: String
         @Option(help: "Password (read from standard input when omitted)") var password: String?
+        @ArgumentParser.Flag(
+            name: .customLong("no-inbox"),
+            help: "Create the account only; on a replica the user's mailboxes arrive by replication"
+        )
+        var noInbox = false
 
         func run() async throws {
             let user = try parseUser(name)
@@ -25,8 +30,12 @@ struct User: AsyncParsableCommand {
             let secret = try password ?? readPassword()
             let verifier = try PasswordHasher().makeVerifier(password: secret)
             let quota = QuotaLimits(storageKiB: config.autocreateQuotaKiB, messages: config.autocreateQuotaMessages)
-            _ = try await store.createUser(user, passwordVerifier: verifier, quota: quota)
-            print("added user \(user) with INBOX \(MailboxName.inbox(of: user))")
+            _ = try await store.createUser(user, passwordVerifier: verifier, quota: quota, createInbox: !noInbox)
+            print(
+                noInbox
+                    ? "added user \(user) (no INBOX created)"
+                    : "added user \(user) with INBOX \(MailboxName.inbox(of: user))"
+            )
         }
     }
 

@@ -136,8 +136,9 @@ class CorvidServer:
         return subprocess.run([self.binary, *args, "-C", self.config_path], stdin=subprocess.DEVNULL,
                               capture_output=True, timeout=timeout)
 
-    def add_user(self, name: str, password: str = "secret-pw") -> None:
-        result = self.cli("user", "add", name, "--password", password, timeout=120)
+    def add_user(self, name: str, password: str = "secret-pw", inbox: bool = True) -> None:
+        result = self.cli("user", "add", name, "--password", password, *([] if inbox else ["--no-inbox"]),
+                          timeout=120)
         if result.returncode != 0:
             raise ServerError(f"corvid user add {name} exited {result.returncode}: "
                               f"{_text(result.stdout)}{_text(result.stderr)}")

@@ -358,7 +358,10 @@ def snapshot(connect_user: Callable[[str], imaplib.IMAP4], connect_admin: Callab
                         entry["acl"] = _acl(admin, an)
                         entry["quota"] = _quota(admin, an)
                     folders[name] = entry
-                subs = sorted(name for name, _, _ in _list(raw, "LSUB"))
+                # Subscriptions to names that no longer exist: Cyrus leaves them out of LSUB,
+                # Corvid (like Dovecot) lists them \Noselect; either way they hold no mail.
+                subs = sorted(name for name, attrs, _ in _list(raw, "LSUB")
+                              if not {"\\noselect", "\\nonexistent"} & {a.lower() for a in attrs})
                 snap["users"][user] = {"folders": folders, "subscriptions": subs}
             finally:
                 try:

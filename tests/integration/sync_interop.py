@@ -207,7 +207,9 @@ class CorvidPeer:
         self.server.add_user(name, USER_PASSWORD)
 
     def prepare_replica_user(self, name: str) -> None:
-        self.server.add_user(name, USER_PASSWORD)
+        # The account only: the user's mailboxes arrive by replication (an INBOX made here
+        # would carry another uniqueid than the master's).
+        self.server.add_user(name, USER_PASSWORD, inbox=False)
 
     def deliver(self, user: str, message: bytes) -> None:
         client, greeting = LMTPClient.connect(self.server.lmtp_port)

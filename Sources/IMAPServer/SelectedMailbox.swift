@@ -43,6 +43,9 @@ public struct SelectedMailbox: Sendable {
     public private(set) var uidNext: UInt32
     /// Expunged in the store, not yet announced to the client.
     public private(set) var pendingExpunges: Set<UID> = []
+    /// The session user's own \Seen UIDs when \Seen is kept per user (Cyrus: every reader but
+    /// the owner of a mailbox without shared seen); nil when \Seen is the record's flag.
+    public private(set) var privateSeen: UIDSet?
 
     public init(mailbox: Mailbox, records: [MessageRecord], readOnly: Bool) {
         self.init(mailbox: mailbox, entries: records.filter { !$0.isExpunged }.map(Entry.init), readOnly: readOnly)
@@ -121,12 +124,42 @@ public struct SelectedMailbox: Sendable {
         public var isEmpty: Bool { expunged.isEmpty && exists == nil && flagChanges.isEmpty }
     }
 
+    /// Shows \Seen from the user's own seen set instead of the records' flags.
+    public mutating func usePrivateSeen(_ seen: UIDSet) {
+        privateSeen = seen
+        for index in entries.indices { entries[index].flags = overlaid(entries[index].flags, entries[index].uid) }
+    }
+
+    /// A record's flags as this session sees them.
+    func overlaid(_ flags: FlagSet, _ uid: UID) -> FlagSet {
+        guard let privateSeen else { return flags }
+        var result = flags
+        if privateSeen.contains(uid) { result.insert(.seen) } else { result.remove(.seen) }
+        return result
+    }
+
+    /// Marks messages seen or unseen in the private seen set; returns the sequence numbers whose
+    /// flags changed.
+    public mutating func setPrivateSeen(_ uids: [UID], seen: Bool) -> [Int] {
+        guard var set = privateSeen else { return [] }
+        var changed: [Int] = []
+        for uid in uids {
+            guard let seq = sequence(of: uid), entries[seq - 1].flags.contains(.seen) != seen else { continue }
+            if seen { set.insert(uid) } else { set.remove(uid) }
+            if seen { entries[seq - 1].flags.insert(.seen) } else { entries[seq - 1].flags.remove(.seen) }
+            changed.append(seq)
+        }
+        privateSeen = set
+        return changed.sorted()
+    }
+
     /// Folds changed records into the view. With `allowExpunge` false, expunges are held back.
     public mutating func apply(_ changes: [MessageRecord], mailbox: Mailbox, allowExpunge: Bool) -> Update {
         var update = Update()
         var appended: [Entry] = []
         var changed: [UID] = []
-        for record in changes {
+        for var record in changes {
+            record.flags = overlaid(record.flags, record.uid)
             if record.isExpunged {
                 if sequence(of: record.uid) != nil { pendingExpunges.insert(record.uid) }
                 continue
@@ -165,7 +198,7 @@ public struct SelectedMailbox: Sendable {
     /// Records this session's own flag change so it is not announced again as foreign.
     public mutating func noteStored(_ record: MessageRecord) {
         guard let seq = sequence(of: record.uid) else { return }
-        entries[seq - 1].flags = record.flags
+        entries[seq - 1].flags = overlaid(record.flags, record.uid)
         entries[seq - 1].modSeq = record.modSeq
     }
 

@@ -58,6 +58,35 @@ public struct UIDSet: Hashable, Sendable, CustomStringConvertible {
         ranges.replaceSubrange(start..<end, with: [lower...upper])
     }
 
+    /// Removes one UID, splitting the range that holds it.
+    public mutating func remove(_ uid: UID) {
+        let value = uid.rawValue
+        guard let index = ranges.firstIndex(where: { $0.contains(value) }) else { return }
+        let range = ranges[index]
+        var pieces: [ClosedRange<UInt32>] = []
+        if range.lowerBound < value { pieces.append(range.lowerBound...(value - 1)) }
+        if value < range.upperBound { pieces.append((value + 1)...range.upperBound) }
+        ranges.replaceSubrange(index...index, with: pieces)
+    }
+
+    /// Parses the IMAP form (`1:3,7`; `""` is empty); nil when malformed. Cyrus keeps a user's
+    /// seen UIDs in this form (`SEENUIDS`).
+    ///
+    /// ```
+    /// uid-set = uid-range *("," uid-range)      uid-range = nz-number [":" nz-number]
+    /// ```
+    public init?(parsing text: String) {
+        self.init()
+        guard !text.isEmpty else { return }
+        for part in text.split(separator: ",", omittingEmptySubsequences: false) {
+            let bounds = part.split(separator: ":", omittingEmptySubsequences: false)
+            guard (1...2).contains(bounds.count), let low = UInt32(bounds[0]), let high = UInt32(bounds.last!), low > 0,
+                high > 0
+            else { return nil }
+            insert(min(low, high)...max(low, high))
+        }
+    }
+
     public func union(_ other: UIDSet) -> UIDSet {
         var result = self
         for range in other.ranges { result.insert(range) }

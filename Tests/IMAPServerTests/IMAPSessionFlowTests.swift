@@ -307,4 +307,44 @@ import Testing
         #expect(try await client.command("GETMETADATA INBOX /private/comment").count == 1)
         #expect(try await client.command("SETMETADATA INBOX (/bogus x)").last!.contains("BAD"))
     }
+
+    /// Cyrus's per-user \Seen: the owner's is the records' flag, every other reader has a set of
+    /// their own (csync's APPLY SEEN), so one reader's reading is not another's.
+    @Test func seenIsPerUserForReadersWhoAreNotTheOwner() async throws {
+        let server = try await IMAPTestServer()
+        for index in 1...3 { try await server.deliver("Subject: \(index)\r\n\r\nbody \(index)\r\n", to: "alice") }
+        let alice = try await server.login("alice")
+        #expect(try await alice.command("SETACL INBOX bob lrsw").last!.contains("OK"))
+        _ = try await alice.command("SELECT INBOX")
+        #expect(try await alice.command("STORE 1 +FLAGS (\\Seen \\Flagged)").last!.contains("OK"))
+
+        let bob = try await server.login("bob")
+        let select = try await bob.command("SELECT \"Other Users/alice\"")
+        #expect(select.contains("* OK [UNSEEN 1] First unseen"), "alice's \\Seen is not bob's")
+        #expect(try await bob.command("FETCH 1 FLAGS").first == "* 1 FETCH (FLAGS (\\Flagged))")
+        let store = try await bob.command("STORE 2 +FLAGS (\\Seen)")
+        #expect(store.first == "* 2 FETCH (FLAGS (\\Seen))")
+        _ = try await bob.command("FETCH 3 BODY[TEXT]")
+        #expect(try await bob.command("SEARCH UNSEEN").first == "* SEARCH 1")
+        // A replace keeps alice's \Seen on message 1 and sets bob's.
+        #expect(try await bob.command("STORE 1 FLAGS (\\Seen)").first == "* 1 FETCH (FLAGS (\\Seen))")
+
+        let aliceView = try await alice.command("FETCH 1:3 FLAGS")
+        #expect(
+            aliceView.contains("* 1 FETCH (FLAGS (\\Seen))"),
+            "bob's replace removed \\Flagged, kept alice's \\Seen"
+        )
+        #expect(aliceView.contains("* 2 FETCH (FLAGS ())") && aliceView.contains("* 3 FETCH (FLAGS ())"))
+        #expect(try await alice.command("STATUS INBOX (UNSEEN)").first == "* STATUS \"INBOX\" (UNSEEN 2)")
+        #expect(
+            try await bob.command("STATUS \"Other Users/alice\" (UNSEEN)").first
+                == "* STATUS \"Other Users/alice\" (UNSEEN 0)"
+        )
+        // Bob's set survives the session, and it is what csync's GET USER / APPLY SEEN carry.
+        let inbox = try #require(try await server.store.mailbox(MailboxName.inbox(of: UserName("alice"))))
+        let seen = try await server.store.seenState(of: UserName("bob"), mailboxUniqueID: inbox.uniqueID)
+        #expect(seen?.seenUIDs == "1:3")
+        let again = try await server.login("bob")
+        #expect(!(try await again.command("SELECT \"Other Users/alice\"")).contains { $0.contains("UNSEEN") })
+    }
 }

@@ -72,7 +72,16 @@ extension IMAPSessionRunner {
         var flagsChanged = Set<Int>()
         if setsSeen {
             let unseen = targets.filter { !selected.entry(at: $0).flags.contains(.seen) }
-            if !unseen.isEmpty {
+            if !unseen.isEmpty, selected.privateSeen != nil {
+                let changed = selected.setPrivateSeen(unseen.map { selected.entry(at: $0).uid }, seen: true)
+                do {
+                    try await savePrivateSeen(selected)
+                } catch {
+                    return Completion(error)
+                }
+                session.selected = selected
+                flagsChanged = Set(changed)
+            } else if !unseen.isEmpty {
                 do {
                     let changed = try await store.storeFlags(
                         .add(FlagSet([.seen])),

@@ -42,7 +42,7 @@ extension IMAPSessionRunner {
         let rights = access.rights(on: mailbox)
         let readOnly = examine || !["s", "w", "t", "e", "i"].contains(where: rights.contains)
         let current: Mailbox
-        let view: SelectedMailbox
+        var view: SelectedMailbox
         if let entries = connection.selections.entries(uniqueID: mailbox.uniqueID, modSeq: mailbox.highestModSeq) {
             current = mailbox
             view = SelectedMailbox(mailbox: mailbox, entries: entries, readOnly: readOnly)
@@ -57,6 +57,14 @@ extension IMAPSessionRunner {
             current = fresh
             view = SelectedMailbox(mailbox: fresh, records: records, readOnly: readOnly)
             connection.selections.store(view.entries, uniqueID: fresh.uniqueID, modSeq: fresh.highestModSeq)
+        }
+        if seenIsPrivate(current) {
+            // The cache holds the records' flags; this session's view shows its own \Seen.
+            do {
+                view.usePrivateSeen(try await privateSeenSet(current))
+            } catch {
+                return Completion(error)
+            }
         }
         startWatching(current.name)
         session.select(view, condStore: parameters.condStore || parameters.qresync != nil)
@@ -305,7 +313,9 @@ extension IMAPSessionRunner {
             case "HIGHESTMODSEQ": parts.append("HIGHESTMODSEQ \(mailbox.highestModSeq.rawValue)")
             case "APPENDLIMIT": parts.append("APPENDLIMIT \(configuration.maxMessageSize)")
             case "MAILBOXID": parts.append("MAILBOXID (\(mailbox.uniqueID))")
-            case "UNSEEN": parts.append("UNSEEN \(counts?.unseen ?? 0)")
+            case "UNSEEN":
+                let unseen = seenIsPrivate(mailbox) ? try await privateUnseenCount(mailbox) : counts?.unseen ?? 0
+                parts.append("UNSEEN \(unseen)")
             case "DELETED": parts.append("DELETED \(counts?.deleted ?? 0)")
             default: break
             }

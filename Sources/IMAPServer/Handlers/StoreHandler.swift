@@ -18,6 +18,9 @@ extension IMAPSessionRunner {
             if !rights.contains(needed) { return .no("Permission denied to change \(flag)", .noPerm) }
         }
         let flags = FlagSet(action.flags)
+        if selected.privateSeen != nil {
+            return await storePrivately(&selected, sequences, flags, action, unchangedSince: unchangedSince, uid: uid)
+        }
         let change: FlagChange
         switch action.mode {
         case .add: change = .add(flags)
@@ -65,6 +68,53 @@ extension IMAPSessionRunner {
                     .description
             }
             return .ok("Conditional STORE failed for some messages", .other("MODIFIED \(set)"))
+        }
+        return .ok("\(uid ? "UID STORE" : "STORE") completed")
+    }
+
+    /// STORE by a reader with a private seen set (see PrivateSeen.swift): FETCH responses show
+    /// the flags as this session sees them.
+    private func storePrivately(
+        _ selected: inout SelectedMailbox,
+        _ sequences: [Int],
+        _ flags: FlagSet,
+        _ action: StoreAction,
+        unchangedSince: UInt64?,
+        uid: Bool
+    ) async -> Completion {
+        let mode: FlagChangeMode
+        switch action.mode {
+        case .add: mode = .add
+        case .remove: mode = .remove
+        case .replace: mode = .replace
+        }
+        let outcome: (changed: [Int], result: FlagStoreResult)
+        do {
+            outcome = try await storeWithPrivateSeen(
+                &selected,
+                sequences: sequences,
+                flags: flags,
+                mode: mode,
+                unchangedSince: unchangedSince.map { ModSeq($0) }
+            )
+        } catch {
+            return Completion(error)
+        }
+        session.selected = selected
+        let report = action.silent ? (unchangedSince == nil ? [] : outcome.changed) : sequences
+        for seq in Set(report).sorted() {
+            let entry = selected.entry(at: seq)
+            var items: [String] = []
+            if uid || session.qresyncEnabled { items.append("UID \(entry.uid.rawValue)") }
+            if !action.silent { items.append("FLAGS (\(flagList(entry.flags)))") }
+            if session.condStoreActive { items.append("MODSEQ (\(entry.modSeq.rawValue))") }
+            untagged("\(seq) FETCH (\(items.joined(separator: " ")))")
+        }
+        if !outcome.result.modified.isEmpty {
+            return .ok(
+                "Conditional STORE failed for some messages",
+                .other("MODIFIED \(UIDSet(outcome.result.modified))")
+            )
         }
         return .ok("\(uid ? "UID STORE" : "STORE") completed")
     }

@@ -85,11 +85,29 @@ public enum CorvidServer {
             }
         }
         let authenticator = StoreAuthenticator(store: store, cache: CredentialCache(), pool: NIOThreadPool.singleton)
+        // A replica: csync on sync_listen, and the IMAP flavour (X-REPLICATION) on the IMAP port.
+        var syncConnection: SyncServerConnection?
+        if config.syncListen != nil {
+            syncConnection = SyncServerConnection(
+                configuration: SyncServerConfiguration(
+                    serverName: config.serverName,
+                    admins: Set(config.admins),
+                    allowPlaintext: config.allowPlaintext,
+                    startTLSAvailable: tls != nil,
+                    compressionAvailable: true,
+                    partitions: Set(config.partitions.keys)
+                ),
+                store: store,
+                authenticator: authenticator,
+                logger: Logger(label: "corvid.sync")
+            )
+        }
         if config.imapListen != nil || config.imapsListen != nil {
             services += try await imapServices(
                 config: config,
                 store: store,
                 authenticator: authenticator,
+                replication: syncConnection.map { IMAPReplicationBridge(connection: $0) },
                 tls: tls,
                 group: group,
                 announce: announce
@@ -105,29 +123,15 @@ public enum CorvidServer {
                 announce: announce
             )
         }
-        if let address = config.syncListen {
-            let logger = Logger(label: "corvid.sync")
-            let connection = SyncServerConnection(
-                configuration: SyncServerConfiguration(
-                    serverName: config.serverName,
-                    admins: Set(config.admins),
-                    allowPlaintext: config.allowPlaintext,
-                    startTLSAvailable: tls != nil,
-                    compressionAvailable: true,
-                    partitions: Set(config.partitions.keys)
-                ),
-                store: store,
-                authenticator: authenticator,
-                logger: logger
-            )
+        if let address = config.syncListen, let syncConnection {
             let service = try await bindOrExplain("sync_listen", address) {
                 try await SyncService(
                     address,
                     group: group,
-                    connection: connection,
+                    connection: syncConnection,
                     tls: tls,
                     idleTimeout: .seconds(Int64(config.syncTimeoutSeconds)),
-                    logger: logger
+                    logger: Logger(label: "corvid.sync")
                 )
             }
             announce("sync  listening on \(address) (csync replica, Cyrus sync_server compatible)")
@@ -156,6 +160,7 @@ public enum CorvidServer {
         config: CorvidConfig,
         store: SQLiteMailStore,
         authenticator: StoreAuthenticator,
+        replication: IMAPReplicationBridge?,
         tls: NIOSSLContext?,
         group: EventLoopGroup,
         announce: @escaping @Sendable (String) -> Void
@@ -171,13 +176,15 @@ public enum CorvidServer {
                 allowPlaintext: config.allowPlaintext,
                 startTLSAvailable: tls != nil,
                 compressionAvailable: true,
-                maxMessageSize: config.maxMessageSize
+                maxMessageSize: config.maxMessageSize,
+                replicationAvailable: replication != nil
             ),
             store: store,
             hub: hub,
             authenticator: authenticator,
             clock: SQLiteMailStore.systemTime,
-            logger: logger
+            logger: logger,
+            replication: replication
         )
         var services: [any Service] = [ChangeHubService(hub: hub, store: store)]
         let timeout = TimeAmount.minutes(Int64(config.imapTimeoutMinutes))

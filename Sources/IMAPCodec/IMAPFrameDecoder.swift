@@ -81,6 +81,12 @@ public struct IMAPFrameDecoder: Sendable {
         /// Text after an APPEND message that is neither the end of the line nor another message
         /// ending in a literal: the engine discards what it staged and replies BAD.
         case appendMalformed(tag: String?)
+        /// A replication command of Cyrus's IMAP flavour (`tag SYNCGET …`, `SYNCAPPLY`,
+        /// `SYNCRESTART`, `SYNCRESTORE`; sync-protocol §1.10) starts here. Its payload is a csync
+        /// dlist (with file literals IMAP cannot frame), so nothing of it is consumed: the engine
+        /// skips `tag SYNC`, reads the command with a csync decoder, then calls
+        /// ``IMAPFrameDecoder/resumeAfterReplicationCommand()``.
+        case replicationCommand(tag: String)
     }
 
     private enum State: Sendable {
@@ -97,6 +103,8 @@ public struct IMAPFrameDecoder: Sendable {
         /// Dropping the rest of a rejected APPEND's line, and the bytes of any further
         /// non-synchronizing message it announces (MULTIAPPEND).
         case appendDiscardLine
+        /// `.replicationCommand` was emitted; nothing moves until the engine has read it.
+        case replication
     }
 
     public let limits: Limits
@@ -120,7 +128,7 @@ public struct IMAPFrameDecoder: Sendable {
             case .failed:
                 input.moveReaderIndex(to: input.writerIndex)
                 break loop
-            case .appendDecision:
+            case .appendDecision, .replication:
                 break loop
             case .appendMessage(let remaining):
                 if remaining == 0 {
@@ -177,6 +185,18 @@ public struct IMAPFrameDecoder: Sendable {
                 state = .line
             case .line:
                 guard input.readableBytes > 0 else { break loop }
+                if command.readableBytes == 0, appendTag == nil {
+                    switch Self.replicationPrefix(input.readableBytesView) {
+                    case .some(.some(let tag)):
+                        events.append(.replicationCommand(tag: tag))
+                        state = .replication
+                        continue
+                    case .some(.none):
+                        break loop  // could still become a SYNC command: wait for more bytes
+                    case .none:
+                        break
+                    }
+                }
                 let view = input.readableBytesView
                 guard let newline = view.firstIndex(of: UInt8(ascii: "\n")) else {
                     if view.count > limits.maxLineLength + 2 {
@@ -281,6 +301,46 @@ public struct IMAPFrameDecoder: Sendable {
         guard case .appendDecision(let size, let synchronizing) = state else { return }
         reset()
         if !synchronizing { state = .appendDiscard(remaining: size) }
+    }
+
+    /// Leaves the pause after `.replicationCommand` (the command's bytes have been read).
+    public mutating func resumeAfterReplicationCommand() {
+        if case .replication = state { state = .line }
+    }
+
+    /// The replication verbs of the IMAP flavour, after `SYNC`.
+    static let replicationVerbs = ["GET", "APPLY", "RESTART", "RESTORE"]
+
+    /// ```
+    /// sync-command = tag SP "SYNC" ("GET" / "APPLY" / "RESTORE") SP dlist-item CRLF
+    ///              / tag SP "SYNCRESTART" CRLF                       ; sync-protocol §1.10
+    /// ```
+    /// Whether `bytes` start a replication command: its tag; `.some(nil)` when the bytes so
+    /// far could still be one; nil when they are not.
+    static func replicationPrefix(_ bytes: ByteBufferView) -> String?? {
+        guard let space = bytes.prefix(66).firstIndex(of: UInt8(ascii: " ")) else {
+            return bytes.count < 66 && !bytes.contains(UInt8(ascii: "\n")) ? .some(nil) : nil
+        }
+        let tag = bytes[bytes.startIndex..<space]
+        guard !tag.isEmpty,
+            tag.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != UInt8(ascii: "*") && $0 != UInt8(ascii: "+") })
+        else { return nil }
+        let rest = bytes[(space + 1)...]
+        var partial = false
+        for verb in replicationVerbs {
+            let word = Array(("SYNC" + verb).utf8)
+            let head = Array(rest.prefix(word.count + 1)).map { $0 >= 0x61 && $0 <= 0x7A ? $0 - 0x20 : $0 }
+            if head.count <= word.count {
+                if Array(word.prefix(head.count)) == head { partial = true }
+                continue
+            }
+            if Array(head.prefix(word.count)) == word,
+                [UInt8(ascii: " "), UInt8(ascii: "\r"), UInt8(ascii: "\n")].contains(head[word.count])
+            {
+                return .some(String(decoding: tag, as: UTF8.self))
+            }
+        }
+        return partial ? .some(nil) : nil
     }
 
     private mutating func reset() {

@@ -32,6 +32,9 @@ public struct IMAPConfiguration: Sendable {
     /// Named limit: messages one FETCH answers before it stops with NO [LIMIT] (never hit by
     /// normal clients; the whole of a 100,000-message mailbox fits).
     public var maxFetchMessages: Int
+    /// Whether admins are offered `X-REPLICATION` (the server is a csync replica and serves the
+    /// IMAP flavour through an ``IMAPReplicationService``).
+    public var replicationAvailable: Bool
 
     public init(
         serverName: String = "localhost",
@@ -47,7 +50,8 @@ public struct IMAPConfiguration: Sendable {
         maxConsecutiveErrors: Int = 20,
         maxFailedLogins: Int = 5,
         failedLoginDelay: Double = 1,
-        maxFetchMessages: Int = 1_000_000
+        maxFetchMessages: Int = 1_000_000,
+        replicationAvailable: Bool = false
     ) {
         self.serverName = serverName
         self.admins = admins
@@ -63,5 +67,6 @@ public struct IMAPConfiguration: Sendable {
         self.maxFailedLogins = maxFailedLogins
         self.failedLoginDelay = failedLoginDelay
         self.maxFetchMessages = maxFetchMessages
+        self.replicationAvailable = replicationAvailable
     }
 }

@@ -19,6 +19,8 @@ public struct IMAPConnection: Sendable {
     let clock: @Sendable () -> UnixTime
     let logger: Logger
     let selections = SelectionCache()
+    /// Replication on the IMAP port (`X-REPLICATION`), when this server is a replica.
+    let replication: (any IMAPReplicationService)?
 
     public init(
         configuration: IMAPConfiguration,
@@ -26,7 +28,8 @@ public struct IMAPConnection: Sendable {
         hub: MailboxChangeHub,
         authenticator: any IMAPAuthenticator,
         clock: @escaping @Sendable () -> UnixTime,
-        logger: Logger
+        logger: Logger,
+        replication: (any IMAPReplicationService)? = nil
     ) {
         self.configuration = configuration
         self.store = store
@@ -34,6 +37,7 @@ public struct IMAPConnection: Sendable {
         self.authenticator = authenticator
         self.clock = clock
         self.logger = logger
+        self.replication = replication
     }
 
     /// Runs one session until LOGOUT, the end of input, or a fatal protocol error.
@@ -102,6 +106,10 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     var authExchange: AuthExchange?
     /// A streamed APPEND in progress.
     var append: AppendInProgress?
+    /// The replication engine's session (IMAP flavour), made at the first SYNC command.
+    var replicationSession: (any IMAPReplicationSession)?
+    /// The tag of a SYNC command whose bytes are still arriving.
+    var replicationTag: String?
 
     var store: any MailStore { connection.store }
     var configuration: IMAPConfiguration { connection.configuration }
@@ -151,6 +159,7 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
             }
         }
         await append?.staging?.discard()
+        await replicationSession?.close()
     }
 
     /// Runs `body` in a child task and waits for it.
@@ -196,6 +205,7 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Handles every complete frame in `pending`; false once the session must end.
     func processInput() async throws -> Bool {
         while true {
+            if replicationTag != nil, !(await continueReplicationCommand()) { return true }
             let frameEvents = decoder.decode(&pending)
             if frameEvents.isEmpty { return true }
             for (index, event) in frameEvents.enumerated() {
@@ -249,6 +259,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
             return .stop
         case .command(let frame):
             return try await handleFrame(frame)
+        case .replicationCommand(let tag):
+            return startReplicationCommand(tag)
         default:
             return try await handleAppendEvent(event)
         }
@@ -426,6 +438,35 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
         }
         tagged(tag, completion)
         return session.tooManyErrors ? bye("Too many errors") : .continue
+    }
+
+    // MARK: Replication (IMAP flavour, sync-protocol §1.10)
+
+    /// A `tag SYNC…` command starts in `pending`: without a replication service, or before
+    /// login, it is an ordinary command (and fails as one); otherwise its bytes go to the
+    /// replica engine from `GET`/`APPLY`/`RESTART`/`RESTORE` on.
+    func startReplicationCommand(_ tag: String) -> FrameOutcome {
+        guard let service = connection.replication, let user = session.user else {
+            decoder.resumeAfterReplicationCommand()
+            if session.user == nil { return .continue }
+            // Not a replica: the line is read as IMAP (and answered BAD as an unknown command).
+            return .continue
+        }
+        if replicationSession == nil { replicationSession = service.makeSession(user: user.name) }
+        pending.moveReaderIndex(forwardBy: tag.utf8.count + " SYNC".utf8.count)
+        replicationTag = tag
+        return .continue
+    }
+
+    /// Feeds the SYNC command's bytes to the engine; true once it is answered.
+    func continueReplicationCommand() async -> Bool {
+        guard let tag = replicationTag, let replication = replicationSession else { return true }
+        guard var response = await replication.feed(&pending, tag: tag) else { return false }
+        out.writeBuffer(&response)
+        replicationTag = nil
+        decoder.resumeAfterReplicationCommand()
+        session.commandCompleted()
+        return true
     }
 
     // MARK: Layer changes

@@ -153,6 +153,7 @@ public struct IMAPSession: Sendable {
             "BINARY", "UTF8=ACCEPT",
         ]
         if configuration.compressionAvailable && !compressionActive { caps.append("COMPRESS=DEFLATE") }
+        if configuration.replicationAvailable && isAdmin { caps.append("X-REPLICATION") }
         return caps
     }
 }

@@ -116,7 +116,13 @@ final class SyncServerRunner<Transport: SyncTransport> {
         try await transport.write(buffer)
     }
 
-    func send(_ status: SyncStatus) { status.write(into: &out) }
+    /// Written before every status line: the tag and a space in the IMAP flavour, else nothing.
+    var statusPrefix = ""
+
+    func send(_ status: SyncStatus) {
+        out.writeString(statusPrefix)
+        status.write(into: &out)
+    }
 
     /// Writes one `* KEY value` data line; file bodies come from `fileBody`.
     func sendData(_ key: String, _ value: DList, fileBody: (FileLiteral) -> [UInt8] = { _ in [] }) {

@@ -123,6 +123,10 @@ public struct SyncDecoder: Sendable {
     private var saslResponsePending = false
     private var expectingBanner: Bool
     private var pauseAfterStatus = false
+    /// Replica role: stop after each command (or refused line) until ``resume()``. Used where
+    /// commands are embedded in another protocol (the IMAP flavour's `SYNCAPPLY`): the bytes
+    /// after the command belong to that protocol again.
+    public var pausesAfterEachCommand = false
 
     /// A replica decoder starts reading commands; a master decoder starts reading the banner.
     public init(
@@ -135,6 +139,10 @@ public struct SyncDecoder: Sendable {
         self.synchronizingLiterals = synchronizingLiterals
         self.expectingBanner = role == .master
     }
+
+    /// Whether the decoder is paused (after AUTHENTICATE, STARTTLS, COMPRESS, a requested
+    /// status line, or a command under ``pausesAfterEachCommand``).
+    public var isPaused: Bool { if case .paused = state { true } else { false } }
 
     /// Leaves the pause after AUTHENTICATE, STARTTLS, COMPRESS or a requested status line.
     public mutating func resume() {
@@ -168,6 +176,13 @@ public struct SyncDecoder: Sendable {
         var events: [Event] = []
         var stalls = 0
         loop: while true {
+            if pausesAfterEachCommand, case .lineStart = state,
+                events.contains(where: {
+                    if case .commandReceived = $0 { true } else if case .errorDetected = $0 { true } else { false }
+                })
+            {
+                state = .paused
+            }
             switch state {
             case .paused:
                 break loop

@@ -128,8 +128,9 @@ class CyrusInstance:
     def __init__(self, role: str, workdir: str | None = None, sync_server: bool | None = None,
                  sync_target: tuple[str, int] | None = None, extra_config: dict[str, str] | None = None,
                  telemetry_users: tuple[str, ...] = (), delete_mode: str = "delayed",
-                 expunge_mode: str = "delayed"):
+                 expunge_mode: str = "delayed", sync_try_imap: bool = False):
         self.role = role
+        self.sync_try_imap = sync_try_imap  # master: the IMAP flavour (SYNCAPPLY) at sync_target
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"cyrus-{role}-it-")
         self.sync_server = (role == "replica") if sync_server is None else sync_server
         self.imap_port, self.lmtp_port, self.sync_port = free_loopback_ports(3)
@@ -181,7 +182,7 @@ class CyrusInstance:
             lines += [
                 f"sync_host: {host}",
                 f"sync_port: {port}",
-                "sync_try_imap: no",
+                f"sync_try_imap: {'yes' if self.sync_try_imap else 'no'}",
                 f"sync_authname: {ADMIN}",
                 f"sync_password: {ADMIN_PASSWORD}",
                 f"sync_shutdown_file: {w('conf', 'sync', 'shutdown')}",

@@ -82,7 +82,7 @@ class NotAvailable(Exception):
 
 class CyrusPeer:
     def __init__(self, role: str, scratch: str, replica_address: tuple[str, int] | None = None,
-                 delete_mode: str = "delayed", expunge_mode: str = "delayed"):
+                 delete_mode: str = "delayed", expunge_mode: str = "delayed", imap_flavour: bool = False):
         missing = cyrus_missing()
         if missing:
             raise NotAvailable(f"Cyrus cannot run: {missing}")
@@ -90,11 +90,16 @@ class CyrusPeer:
         self.inst = CyrusInstance(role, workdir=os.path.join(scratch, self.name),
                                   sync_target=replica_address,
                                   telemetry_users=(ADMIN,) if role == "replica" else (),
-                                  delete_mode=delete_mode, expunge_mode=expunge_mode)
+                                  delete_mode=delete_mode, expunge_mode=expunge_mode,
+                                  sync_try_imap=imap_flavour)
 
     @property
     def sync_address(self) -> tuple[str, int]:
         return HOST, self.inst.sync_port
+
+    @property
+    def imap_address(self) -> tuple[str, int]:
+        return HOST, self.inst.imap_port
 
     def start(self) -> None:
         self.inst.start()
@@ -153,6 +158,10 @@ class CorvidPeer:
     @property
     def sync_address(self) -> tuple[str, int]:
         return HOST, self.sync_port
+
+    @property
+    def imap_address(self) -> tuple[str, int]:
+        return HOST, self.server.imap_port
 
     def start(self, probe_sync: bool = True) -> None:
         os.makedirs(self.server.workdir, exist_ok=True)
@@ -691,6 +700,9 @@ def main() -> int:
     parser.add_argument("--expunge-mode", choices=["delayed", "semidelayed", "immediate"],
                         default="delayed", help="Cyrus expunge_mode (default delayed)")
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory even on success")
+    parser.add_argument("--imap-flavour", action="store_true",
+                        help="a Cyrus master replicates over the replica's IMAP port (sync_try_imap: yes, "
+                             "SYNCGET/SYNCAPPLY after X-REPLICATION) instead of csync")
     parser.add_argument("--imap-parity", action="store_true",
                         help="instead of replicating: feed the same operations to Cyrus and Corvid "
                              "and diff their snapshots (what a cross-implementation comparison will see)")
@@ -701,7 +713,7 @@ def main() -> int:
     scratch = tempfile.mkdtemp(prefix="sync-interop-")
     os.chmod(scratch, 0o755)  # Cyrus (user cyrus) lives below it
     mode = "imap parity (Cyrus vs Corvid, no replication)" if args.imap_parity else \
-        f"master {args.master}, replica {args.replica}"
+        f"master {args.master}, replica {args.replica}" + (" (IMAP flavour)" if args.imap_flavour else "")
     print(f"sync_interop: {mode}; scratch {scratch}", flush=True)
     started = time.monotonic()
     replica = master = None
@@ -719,7 +731,9 @@ def main() -> int:
             modes = {"delete_mode": args.delete_mode, "expunge_mode": args.expunge_mode}
             replica = PEERS[args.replica]("replica", scratch, **modes)
             replica.start()
-            master = PEERS[args.master]("master", scratch, replica_address=replica.sync_address, **modes)
+            address = replica.imap_address if args.imap_flavour else replica.sync_address
+            extra = {"imap_flavour": True} if args.imap_flavour else {}
+            master = PEERS[args.master]("master", scratch, replica_address=address, **modes, **extra)
             master.start()
             ready = tally.check(True, f"start {master.name} and {replica.name}")
         except NotAvailable as error:

@@ -50,6 +50,8 @@ import hashlib
 import imaplib
 import json
 import os
+import poplib
+import re
 import random
 import shutil
 import socket
@@ -554,6 +556,31 @@ class Scenario:
         self.replica_snaps.append(sr)
         return sr
 
+    def pop3_uidl_after_failover(self) -> None:
+        """A Corvid replica's POP3 UIDL values are the master's (Cyrus's UIDVALIDITY.UID form), so a
+        client that leaves mail on the server downloads nothing twice after a failover."""
+        server = getattr(self.r, "server", None)
+        if server is None or not hasattr(server, "pop3_port"):
+            return
+        conn = self.m.imap("alice")
+        try:
+            typ, data = conn.select("INBOX", readonly=True)
+            validity = re.search(rb"UIDVALIDITY (\d+)", b" ".join(conn.untagged_responses.get("OK", [])))
+            typ, uids = conn.uid("SEARCH", None, "ALL")
+        finally:
+            conn.logout()
+        expected = [f"{validity.group(1).decode()}.{uid.decode()}" for uid in uids[0].split()] if validity else []
+        pop = poplib.POP3(HOST, server.pop3_port, timeout=60)
+        try:
+            pop.user("alice")
+            pop.pass_(USER_PASSWORD)
+            listed = [line.split()[1].decode() for line in pop.uidl()[1]]
+        finally:
+            pop.quit()
+        self.t.check(bool(expected) and listed == expected,
+                     "pass 1: POP3 UIDL on the replica equals the master's UIDVALIDITY.UID (nothing fetched twice after failover)",
+                     f"replica {listed[:5]}... master {expected[:5]}...")
+
     def uidvalidity_stable(self) -> None:
         """Replica UIDVALIDITY per surviving folder never changes across passes; renamed folders
         keep theirs (Projects/... became Clients/...); the re-created Archive/Old is exempt."""
@@ -615,6 +642,7 @@ class Scenario:
         s("setup: quota on alice", self.quota)
         s("setup: METADATA /shared/comment and /private/comment", self.metadata)
         self.sync_and_compare("pass 1 (initial)")
+        self.pop3_uidl_after_failover()
 
         s("change: flags (alice's and bob's per-user \\Seen)", self.flag_changes)
         s("change: expunges (EXPUNGE, CLOSE)", self.expunges)

@@ -198,9 +198,14 @@ let package = Package(
             name: "IMAPServerTests",
             dependencies: [
                 "IMAPServer", "IMAPCodec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore",
-                .product(name: "NIOCore", package: "swift-nio"),
+                "SessionTestSupport", .product(name: "NIOCore", package: "swift-nio"),
             ],
             exclude: ["Transcripts"]
+        ),
+        .target(
+            name: "SessionTestSupport",
+            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            path: "Tests/SessionTestSupport"
         ),
         .testTarget(
             name: "POP3CodecTests",
@@ -213,13 +218,14 @@ let package = Package(
             name: "POP3ServerTests",
             dependencies: [
                 "POP3Server", "POP3Codec", "MailStore", "MailStoreSQLite", "ServerSupport", "MailCore", "WireCore",
+                "SessionTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
         .testTarget(
             name: "ReplicationTests",
             dependencies: [
-                "Replication", "SyncCodec", "MailStore", "MailStoreSQLite", "MailCore",
+                "Replication", "SyncCodec", "MailStore", "MailStoreSQLite", "MailCore", "SessionTestSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),

@@ -125,14 +125,17 @@ public enum CorvidServer {
         }
         if let address = config.syncListen, let syncConnection {
             let service = try await bindOrExplain("sync_listen", address) {
-                try await SyncService(
+                try await SessionService(
                     address,
                     group: group,
-                    connection: syncConnection,
                     tls: tls,
+                    implicitTLS: false,
                     idleTimeout: .seconds(Int64(config.syncTimeoutSeconds)),
+                    farewell: "BYE idle for too long\r\n",
                     logger: Logger(label: "corvid.sync")
-                )
+                ) { peer, input, transport, tlsActive in
+                    try await syncConnection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
+                }
             }
             announce("sync  listening on \(address) (csync replica, Cyrus sync_server compatible)")
             services.append(service)
@@ -193,15 +196,17 @@ public enum CorvidServer {
         ] {
             guard let address else { continue }
             let service = try await bindOrExplain(key, address) {
-                try await IMAPService.bind(
+                try await SessionService(
                     address,
                     group: group,
-                    connection: connection,
                     tls: tls,
                     implicitTLS: implicit,
                     idleTimeout: timeout,
+                    farewell: "* BYE Autologout; idle for too long\r\n",
                     logger: logger
-                )
+                ) { peer, input, transport, tlsActive in
+                    try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
+                }
             }
             announce(
                 "\(implicit ? "imaps" : "imap ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STARTTLS)")"
@@ -242,15 +247,18 @@ public enum CorvidServer {
         ] {
             guard let address else { continue }
             let service = try await bindOrExplain(key, address) {
-                try await POP3Service(
+                // RFC 1939 §3: an idle session is closed without entering UPDATE (nothing deleted).
+                try await SessionService(
                     address,
                     group: group,
-                    connection: connection,
                     tls: tls,
                     implicitTLS: implicit,
                     idleTimeout: .minutes(Int64(config.popTimeoutMinutes)),
+                    farewell: "-ERR [SYS/TEMP] Autologout; idle for too long\r\n",
                     logger: logger
-                )
+                ) { peer, input, transport, tlsActive in
+                    try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
+                }
             }
             announce(
                 "\(implicit ? "pop3s" : "pop3 ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STLS)")"

@@ -1,6 +1,11 @@
+import IMAPServer
+import Logging
 import NIOCore
 import NIOPosix
 import NIOSSL
+import POP3Server
+import Replication
+import ServiceLifecycle
 
 /// Binds a listener for a session protocol (IMAP, POP3): sockets tuned for many mostly idle
 /// sessions, implicit TLS when asked, an idle timeout that says `farewell` before closing, and
@@ -40,4 +45,82 @@ enum SessionListener {
 enum SessionListenerError: Error {
     /// STARTTLS/STLS without a TLS context.
     case tlsUnavailable
+}
+
+/// A session protocol's listener (IMAP, IMAPS, POP3, POP3S, csync) as a lifecycle service:
+/// every accepted connection runs `session` over a ``ChannelSessionTransport``, in its own
+/// child task of the ``AcceptLoop``.
+final class SessionService: Service {
+    typealias Session =
+        @Sendable (
+            _ peer: String,
+            _ input: NIOAsyncChannelInboundStream<ByteBuffer>,
+            _ transport: ChannelSessionTransport,
+            _ tlsActive: Bool
+        ) async throws -> Void
+
+    let channel: NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never>
+    let tls: NIOSSLContext?
+    let implicitTLS: Bool
+    let logger: Logger
+    let session: Session
+
+    /// Binds the listener (see ``SessionListener/bind``); `farewell` is the line an idle
+    /// session gets before it is closed.
+    init(
+        _ address: ListenAddress,
+        group: EventLoopGroup,
+        tls: NIOSSLContext?,
+        implicitTLS: Bool,
+        idleTimeout: TimeAmount,
+        farewell: String,
+        logger: Logger,
+        session: @escaping Session
+    ) async throws {
+        channel = try await SessionListener.bind(
+            address,
+            group: group,
+            tls: tls,
+            implicitTLS: implicitTLS,
+            idleTimeout: idleTimeout,
+            farewell: farewell
+        )
+        self.tls = tls
+        self.implicitTLS = implicitTLS
+        self.logger = logger
+        self.session = session
+    }
+
+    func run() async throws {
+        try await AcceptLoop.run(channel) { client in
+            let peer = client.channel.remoteAddress?.ipAddress ?? "local"
+            do {
+                try await client.executeThenClose { input, output in
+                    let transport = ChannelSessionTransport(channel: client.channel, output: output, tls: self.tls)
+                    try await self.session(peer, input, transport, self.implicitTLS)
+                }
+            } catch {
+                self.logger.debug("connection closed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// The transport of every session protocol (IMAP, POP3, csync) over a NIO channel: writes,
+/// and the STARTTLS/STLS and COMPRESS layer changes of ``ChannelUpgrade``.
+struct ChannelSessionTransport: IMAPTransport, POP3Transport, SyncTransport {
+    let channel: Channel
+    let output: NIOAsyncChannelOutboundWriter<ByteBuffer>
+    let tls: NIOSSLContext?
+
+    func write(_ buffer: ByteBuffer) async throws { try await output.write(buffer) }
+
+    func startTLS(after reply: ByteBuffer) async throws -> Int {
+        guard let tls else { throw SessionListenerError.tlsUnavailable }
+        return try await ChannelUpgrade.startTLS(on: channel, context: tls, sendingFirst: reply)
+    }
+
+    func startCompression(after reply: ByteBuffer) async throws -> Int {
+        try await ChannelUpgrade.startCompression(on: channel, sendingFirst: reply)
+    }
 }

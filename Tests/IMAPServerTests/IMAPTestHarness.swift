@@ -4,6 +4,7 @@ import MailCore
 import MailStore
 import MailStoreSQLite
 import NIOCore
+import SessionTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -94,79 +95,39 @@ final class IMAPTestClient: @unchecked Sendable {
         func startCompression(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
     }
 
-    let input: AsyncStream<ByteBuffer>.Continuation
-    private var output: AsyncStream<ByteBuffer>.AsyncIterator
-    private var received: [UInt8] = []
+    let client = InMemorySessionClient()
     private var tagCounter = 0
     let session: Task<Void, Error>
 
     init(connection: IMAPConnection) {
-        let (inputStream, inputContinuation) = AsyncStream<ByteBuffer>.makeStream()
-        let (outputStream, outputContinuation) = AsyncStream<ByteBuffer>.makeStream()
-        input = inputContinuation
-        output = outputStream.makeAsyncIterator()
+        let client = self.client
         session = Task {
-            defer { outputContinuation.finish() }
+            defer { client.sink.finish() }
             try await connection.run(
                 peer: "test",
-                input: inputStream,
-                transport: Transport(sink: outputContinuation),
+                input: client.inputStream,
+                transport: Transport(sink: client.sink),
                 tlsActive: false
             )
         }
     }
 
-    func send(_ text: String) { input.yield(ByteBuffer(string: text)) }
+    func send(_ text: String) { client.send(text) }
 
-    func close() { input.finish() }
+    func close() { client.close() }
 
-    struct Closed: Error {}
-    struct TimedOut: Error {}
-
-    /// Named limit: how long a test waits for one line before it fails instead of hanging.
-    static let lineTimeout: Duration = .seconds(20)
+    typealias Closed = InMemorySessionClient.Closed
 
     /// The next CRLF-terminated line, literals included inline (`{n}\r\n` followed by n bytes);
-    /// fails with ``TimedOut`` if the server says nothing for ``lineTimeout``.
+    /// fails with a timeout if the server says nothing for the client's line timeout.
     func readLine() async throws -> String {
-        try await withThrowingTaskGroup(of: String.self) { group in
-            group.addTask { try await self.readLineUnbounded() }
-            group.addTask {
-                try await Task.sleep(for: Self.lineTimeout)
-                throw TimedOut()
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
+        var line = try await client.readLine()
+        // A line ending in {n} continues with n literal bytes and the rest of the line.
+        while let size = Self.literalSize(Array(line.utf8)) {
+            let literal = try await client.readBytes(size)
+            line += "\r\n" + String(decoding: literal, as: UTF8.self) + (try await client.readLine())
         }
-    }
-
-    private func readLineUnbounded() async throws -> String {
-        var line: [UInt8] = []
-        while true {
-            if let end = findLineEnd() {
-                line += received[..<end]
-                received.removeFirst(end + 2)
-                // A line ending in {n} continues with n literal bytes and the rest of the line.
-                if let size = Self.literalSize(line) {
-                    while received.count < size {
-                        guard let chunk = await output.next() else { throw Closed() }
-                        received += chunk.readableBytesView
-                    }
-                    line += [13, 10] + received[..<size]
-                    received.removeFirst(size)
-                    continue
-                }
-                return String(decoding: line, as: UTF8.self)
-            }
-            guard let chunk = await output.next() else { throw Closed() }
-            received += chunk.readableBytesView
-        }
-    }
-
-    private func findLineEnd() -> Int? {
-        guard received.count >= 2 else { return nil }
-        for index in 0..<(received.count - 1) where received[index] == 13 && received[index + 1] == 10 { return index }
-        return nil
+        return line
     }
 
     static func literalSize(_ line: [UInt8]) -> Int? {

@@ -4,6 +4,7 @@ import MailStore
 import MailStoreSQLite
 import NIOCore
 import POP3Server
+import SessionTestSupport
 import Synchronization
 
 #if canImport(Glibc)
@@ -97,78 +98,34 @@ final class POP3TestClient: @unchecked Sendable {
         func startTLS(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
     }
 
-    let input: AsyncStream<ByteBuffer>.Continuation
-    private var output: AsyncStream<ByteBuffer>.AsyncIterator
-    private var received: [UInt8] = []
+    let client = InMemorySessionClient()
     let session: Task<Void, Error>
 
     init(connection: POP3Connection) {
-        let (inputStream, inputContinuation) = AsyncStream<ByteBuffer>.makeStream()
-        let (outputStream, outputContinuation) = AsyncStream<ByteBuffer>.makeStream()
-        input = inputContinuation
-        output = outputStream.makeAsyncIterator()
+        let client = self.client
         session = Task {
-            defer { outputContinuation.finish() }
+            defer { client.sink.finish() }
             try await connection.run(
                 peer: "test",
-                input: inputStream,
-                transport: Transport(sink: outputContinuation),
+                input: client.inputStream,
+                transport: Transport(sink: client.sink),
                 tlsActive: false
             )
         }
     }
 
-    func send(_ text: String) { input.yield(ByteBuffer(string: text)) }
+    func send(_ text: String) { client.send(text) }
 
     /// Sends the bytes one at a time (byte-at-a-time decoding).
     func sendByteByByte(_ text: String) {
-        for byte in text.utf8 { input.yield(ByteBuffer(bytes: [byte])) }
+        for byte in text.utf8 { client.send([byte]) }
     }
 
     /// Ends the input, as a client that drops the connection.
-    func close() { input.finish() }
+    func close() { client.close() }
 
-    struct Closed: Error {}
-    struct TimedOut: Error {}
-
-    /// Named limit: how long a test waits for one line before it fails instead of hanging.
-    static let lineTimeout: Duration = .seconds(20)
-
-    func readLine() async throws -> String {
-        try await withThrowingTaskGroup(of: String.self) { group in
-            group.addTask { try await self.readLineUnbounded() }
-            group.addTask {
-                try await Task.sleep(for: Self.lineTimeout)
-                throw TimedOut()
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
-    }
-
-    private func readLineUnbounded() async throws -> String {
-        while true {
-            if received.count >= 2,
-                let end = (0..<(received.count - 1)).first(where: { received[$0] == 13 && received[$0 + 1] == 10 })
-            {
-                let line = String(decoding: received[..<end], as: UTF8.self)
-                received.removeFirst(end + 2)
-                return line
-            }
-            guard let chunk = await output.next() else { throw Closed() }
-            received += chunk.readableBytesView
-        }
-    }
-
-    /// Whether the server has closed the session (nothing more will come).
-    func isClosed() async throws -> Bool {
-        do {
-            _ = try await readLine()
-            return false
-        } catch is Closed {
-            return true
-        }
-    }
+    func readLine() async throws -> String { try await client.readLine() }
+    func isClosed() async throws -> Bool { try await client.isClosed() }
 
     /// Sends a command and returns its status line.
     func command(_ line: String) async throws -> String {

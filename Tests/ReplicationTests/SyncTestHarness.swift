@@ -4,6 +4,7 @@ import MailStore
 import MailStoreSQLite
 import NIOCore
 import Replication
+import SessionTestSupport
 
 #if canImport(Glibc)
 import Glibc
@@ -66,60 +67,28 @@ final class SyncTestClient: @unchecked Sendable {
         func startCompression(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
     }
 
-    let input: AsyncStream<ByteBuffer>.Continuation
-    private var output: AsyncStream<ByteBuffer>.AsyncIterator
-    private var received: [UInt8] = []
+    let client = InMemorySessionClient()
     let session: Task<Void, Error>
     var banner: [String] = []
 
     init(connection: SyncServerConnection) {
-        let (inputStream, inputContinuation) = AsyncStream<ByteBuffer>.makeStream()
-        let (outputStream, outputContinuation) = AsyncStream<ByteBuffer>.makeStream()
-        input = inputContinuation
-        output = outputStream.makeAsyncIterator()
+        let client = self.client
         session = Task {
-            defer { outputContinuation.finish() }
+            defer { client.sink.finish() }
             try await connection.run(
                 peer: "test",
-                input: inputStream,
-                transport: Transport(sink: outputContinuation),
+                input: client.inputStream,
+                transport: Transport(sink: client.sink),
                 tlsActive: false
             )
         }
     }
 
-    func send(_ bytes: [UInt8]) { input.yield(ByteBuffer(bytes: bytes)) }
-    func send(_ text: String) { send(Array(text.utf8)) }
-    func close() { input.finish() }
-
-    struct Closed: Error {}
-    struct TimedOut: Error {}
-    static let lineTimeout: Duration = .seconds(20)
-
-    func readLine() async throws -> String {
-        try await withThrowingTaskGroup(of: String.self) { group in
-            group.addTask { try await self.readLineUnbounded() }
-            group.addTask {
-                try await Task.sleep(for: Self.lineTimeout)
-                throw TimedOut()
-            }
-            defer { group.cancelAll() }
-            return try await group.next()!
-        }
-    }
-
-    private func readLineUnbounded() async throws -> String {
-        while true {
-            if let end = received.firstIndex(of: 10) {
-                var line = Array(received[..<end])
-                if line.last == 13 { line.removeLast() }
-                received.removeFirst(end + 1)
-                return String(decoding: line, as: UTF8.self)
-            }
-            guard let chunk = await output.next() else { throw Closed() }
-            received += chunk.readableBytesView
-        }
-    }
+    func send(_ bytes: [UInt8]) { client.send(bytes) }
+    func send(_ text: String) { client.send(text) }
+    func close() { client.close() }
+    func readLine() async throws -> String { try await client.readLine() }
+    func isClosed() async throws -> Bool { try await client.isClosed() }
 
     func readUntil(_ last: (String) -> Bool) async throws -> [String] {
         var lines: [String] = []
@@ -139,15 +108,5 @@ final class SyncTestClient: @unchecked Sendable {
     func command(_ line: String) async throws -> [String] {
         send(line + "\r\n")
         return try await readResponse()
-    }
-
-    /// Whether the server has closed the session.
-    func isClosed() async throws -> Bool {
-        do {
-            _ = try await readLine()
-            return false
-        } catch is Closed {
-            return true
-        }
     }
 }

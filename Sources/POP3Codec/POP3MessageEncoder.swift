@@ -32,6 +32,56 @@ public struct POP3MessageEncoder: Sendable {
 
     public mutating func encode(_ chunk: ByteBuffer, into out: inout ByteBuffer) {
         guard !done else { return }
+        if bodyLineLimit != nil { return encodeCounting(chunk, into: &out) }
+        out.reserveCapacity(minimumWritableBytes: chunk.readableBytes + chunk.readableBytes / 64 + 8)
+        // RETR: line ends are found with memchr, and the bytes between the places that need a
+        // change (a "." to stuff, a CR to add) are copied in one piece, so a message that needs
+        // no change is copied once. State lives in locals and is written back once.
+        var atLineStart = self.atLineStart
+        var previousWasCR = self.previousWasCR
+        chunk.withUnsafeReadableBytes { bytes in
+            guard let base = bytes.baseAddress else { return }
+            let count = bytes.count
+            var index = 0
+            var spanStart = 0
+            func flush(_ end: Int) {
+                if end > spanStart {
+                    out.writeBytes(UnsafeRawBufferPointer(start: base + spanStart, count: end - spanStart))
+                }
+                spanStart = end
+            }
+            while index < count {
+                if atLineStart, base.load(fromByteOffset: index, as: UInt8.self) == UInt8(ascii: ".") {
+                    flush(index)
+                    out.writeInteger(UInt8(ascii: "."))
+                }
+                guard let found = memchr(base + index, Int32(UInt8(ascii: "\n")), count - index) else {
+                    // The line goes on past this chunk.
+                    previousWasCR = base.load(fromByteOffset: count - 1, as: UInt8.self) == UInt8(ascii: "\r")
+                    atLineStart = false
+                    break
+                }
+                let newline = base.distance(to: UnsafeRawPointer(found))
+                let crBefore =
+                    newline > index
+                    ? base.load(fromByteOffset: newline - 1, as: UInt8.self) == UInt8(ascii: "\r") : previousWasCR
+                if !crBefore {
+                    flush(newline)
+                    out.writeInteger(UInt8(ascii: "\r"))
+                }
+                atLineStart = true
+                previousWasCR = false
+                index = newline + 1
+            }
+            flush(count)
+        }
+        self.atLineStart = atLineStart
+        self.previousWasCR = previousWasCR
+    }
+
+    /// TOP: line by line, counting body lines after the header.
+    private mutating func encodeCounting(_ chunk: ByteBuffer, into out: inout ByteBuffer) {
+        guard !done else { return }
         out.reserveCapacity(minimumWritableBytes: chunk.readableBytes + chunk.readableBytes / 64 + 8)
         // Line by line with memchr: the bytes between line starts are copied in bulk, and only
         // line starts ("." to stuff) and line ends (a missing CR, TOP's count) are looked at.

@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "corvid",
             dependencies: [
-                "CorvidRuntime", "MailCore", "MailStore", "MailStoreSQLite", "ServerSupport",
+                "CorvidRuntime", "MailCore", "MailStore", "MailStoreSQLite", "Replication", "ServerSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

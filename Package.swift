@@ -232,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "CorvidRuntimeTests",
             dependencies: [
-                "CorvidRuntime", "ServerSupport", "MailCore",
+                "CorvidRuntime", "ServerSupport", "MailCore", "MailStore", "MailStoreSQLite", "Replication",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -52,10 +52,13 @@ import Glibc
             authenticator: Passwords(),
             logger: Logger(label: "test.replica")
         )
-        let server = try await LoopbackServer.start(configure: { _ in }) { inbound, outbound, channel in
-            let transport = ChannelSessionTransport(channel: channel, output: outbound, tls: nil)
-            try await connection.run(peer: "test", input: inbound, transport: transport, tlsActive: false)
-        }
+        let server = try await LoopbackServer.start(
+            configure: { _ in },
+            handle: { inbound, outbound, channel in
+                let transport = ChannelSessionTransport(channel: channel, output: outbound, tls: nil)
+                try await connection.run(peer: "test", input: inbound, transport: transport, tlsActive: false)
+            }
+        )
         let client = SyncClient(
             store: master,
             configuration: SyncClientConfiguration(authName: "repl", password: "pw", requireCompression: true),

@@ -39,6 +39,12 @@ public struct ReplicaMailboxSummary: Hashable, Sendable {
         public var entry: String
         public var userID: String
         public var value: [UInt8]
+
+        public init(entry: String, userID: String, value: [UInt8]) {
+            self.entry = entry
+            self.userID = userID
+            self.value = value
+        }
     }
 }
 

@@ -240,6 +240,22 @@ final class SyncMasterPair: Sendable {
         #expect(again.applyCount == 0, "\(again.commandCounts)")
     }
 
+    @Test func aRenameChainIsOrderedSoNoTargetIsStillOccupied() async throws {
+        let pair = try SyncMasterPair()
+        try await Self.populate(pair)
+        _ = try await pair.sync(users: ["alice"])
+        // Archive → Old, then Sent → Archive: Sent's rename targets a name the other must
+        // vacate first (sync-protocol §5.1 step 4.4).
+        try await pair.master.renameMailbox(Self.folder("Archive"), to: Self.folder("Old"))
+        try await pair.master.renameMailbox(Self.folder("Sent"), to: Self.folder("Archive"))
+        let report = try await pair.sync(users: ["alice"])
+        #expect(report.failures.isEmpty, "\(report.failures)")
+        #expect(report.commandCounts["APPLY UNMAILBOX"] == nil, "nothing deleted: both are renames")
+        #expect(try await pair.differences(users: ["alice"]) == [])
+        let again = try await pair.sync(users: ["alice"])
+        #expect(again.applyCount == 0, "\(again.commandCounts)")
+    }
+
     @Test func mailboxModeAndAChangedReplicaClimbTheLadder() async throws {
         let pair = try SyncMasterPair()
         try await Self.populate(pair)

@@ -98,7 +98,9 @@ public struct SyncClient: Sendable {
     }
 
     /// Runs one session: banner, AUTHENTICATE, COMPRESS, the work (RESTART between users),
-    /// EXIT. A failing user is reported and the next one tried, unless the connection is lost.
+    /// EXIT. A failing user is reported and the next one tried, unless the connection is lost;
+    /// if the session cannot start (login refused, `-z` without COMPRESS), every user is
+    /// reported failed. Only a failing transport throws.
     public func run<Input: AsyncSequence>(
         input: Input,
         transport: some SyncClientTransport,
@@ -107,7 +109,19 @@ public struct SyncClient: Sendable {
     ) async throws -> SyncClientReport where Input.Element == ByteBuffer {
         let connection = SyncClientConnection(input: input, transport: transport)
         let runner = SyncClientRunner(client: self, connection: connection, progress: progress)
-        try await runner.start()
+        do {
+            try await runner.start()
+        } catch {
+            // No user can be synced: each is reported failed, by name.
+            let names: [String]
+            switch work {
+            case .users(let users): names = users.map(\.name)
+            case .mailboxes(let mailboxes): names = mailboxes.map(\.internalName)
+            }
+            runner.report.failures = names.map { ($0, "not attempted: \(error)") }
+            runner.report.commandCounts = connection.commandCounts
+            return runner.report
+        }
         switch work {
         case .users(let users):
             for (index, user) in users.enumerated() {

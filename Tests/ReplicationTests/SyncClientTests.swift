@@ -38,7 +38,7 @@ final class SyncMasterPair: Sendable {
     deinit { _ = system("rm -rf '\(directory)'") }
 
     /// One `SyncClient` run against the replica.
-    func sync(_ work: SyncClientWork) async throws -> SyncClientReport {
+    func sync(_ work: SyncClientWork, password: String = "secret") async throws -> SyncClientReport {
         let (toServer, toServerSink) = AsyncStream<ByteBuffer>.makeStream()
         let (toClient, toClientSink) = AsyncStream<ByteBuffer>.makeStream()
         let connection = replica.connection
@@ -53,7 +53,7 @@ final class SyncMasterPair: Sendable {
         }
         let client = SyncClient(
             store: master,
-            configuration: SyncClientConfiguration(authName: "repluser", password: "secret"),
+            configuration: SyncClientConfiguration(authName: "repluser", password: password),
             logger: Logger(label: "test.master")
         )
         let report = try await client.run(input: toClient, transport: ClientTransport(sink: toServerSink), work: work)
@@ -238,6 +238,17 @@ final class SyncMasterPair: Sendable {
         #expect(try await pair.replica.store.mailbox(Self.folder("Archive")) == nil)
         let again = try await pair.sync(users: ["alice"])
         #expect(again.applyCount == 0, "\(again.commandCounts)")
+    }
+
+    @Test func aRefusedLoginFailsEveryUserByName() async throws {
+        let pair = try SyncMasterPair()
+        try await Self.populate(pair)
+        let report = try await pair.sync(.users([try UserName("alice"), try UserName("bob")]), password: "wrong")
+        #expect(report.failures.map(\.name) == ["alice", "bob"])
+        #expect(
+            report.failures.allSatisfy { $0.reason.contains("authenticationFailed") && !$0.reason.contains("wrong") }
+        )
+        #expect(report.applyCount == 0)
     }
 
     @Test func aRenameChainIsOrderedSoNoTargetIsStillOccupied() async throws {

@@ -130,7 +130,7 @@ let package = Package(
         .executableTarget(
             name: "corvid",
             dependencies: [
-                "CorvidRuntime", "MailCore", "MailStore", "MailStoreSQLite", "ServerSupport",
+                "CorvidRuntime", "MailCore", "MailStore", "MailStoreSQLite", "Replication", "ServerSupport",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -232,7 +232,7 @@ let package = Package(
         .testTarget(
             name: "CorvidRuntimeTests",
             dependencies: [
-                "CorvidRuntime", "ServerSupport", "MailCore",
+                "CorvidRuntime", "ServerSupport", "MailCore", "MailStore", "MailStoreSQLite", "Replication",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),

@@ -114,6 +114,22 @@ package enum ChannelUpgrade {
         }.get()
     }
 
+    /// The client's side of COMPRESS (csync `COMPRESS DEFLATE`, sync-protocol §1.8): adds the
+    /// DEFLATE pair at the front of the pipeline once the server's `OK` has been read.
+    ///
+    /// The server sends nothing more until the client's next command, so no input byte can be
+    /// read uncompressed after this; the caller must not have written anything since the
+    /// command. Throws ``CompressionError`` with code `alreadyActive` when already compressed.
+    package static func startClientCompression(on channel: any Channel) async throws {
+        try await channel.eventLoop.submit {
+            let operations = channel.pipeline.syncOperations
+            if (try? operations.context(handlerType: DeflateCompressor.self)) != nil {
+                throw CompressionError(.alreadyActive, "the connection is already compressed")
+            }
+            try operations.addHandlers([try DeflateCompressor(), try DeflateDecompressor()], position: .first)
+        }.get()
+    }
+
     /// Adds the ``InboundByteCounter`` the upgrades need, at the back of the pipeline.
     ///
     /// Call it on the event loop, in the child channel initializer, after any other handler

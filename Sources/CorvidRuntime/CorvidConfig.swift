@@ -76,6 +76,15 @@ public struct CorvidConfig: Sendable, Equatable {
     public var popExpireDays: Int? = nil
     /// `popuseimapflags`: POP3 hides \Deleted messages and sets \Seen on retrieved ones.
     public var popUseIMAPFlags: Bool = false
+    /// `sync_host`: the replica `corvid sync` replicates to (`host` or `host:port`); nil when unset.
+    public var syncHost: String? = nil
+    /// `sync_port`: the replica's csync port when `sync_host` names none (default 2005, the
+    /// conventional `csync` service; Cyrus looks it up in /etc/services).
+    public var syncPort: Int = 2005
+    /// `sync_authname`: the replica admin `corvid sync` authenticates as (SASL PLAIN).
+    public var syncAuthName: String? = nil
+    /// `sync_password`: that admin's password. Never logged or printed.
+    public var syncPassword: String? = nil
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -111,6 +120,10 @@ public struct CorvidConfig: Sendable, Equatable {
         ("unixhierarchysep", "'/' as the hierarchy separator instead of '.' (default yes)"),
         ("timeout", "minutes before an idle IMAP session is logged out; at least 30 (default 32)"),
         ("sync_timeout", "seconds before an idle csync connection is closed (default 1800)"),
+        ("sync_host", "replica for `corvid sync`: host or host:port"),
+        ("sync_port", "replica csync port when sync_host has none (default 2005)"),
+        ("sync_authname", "replica admin user `corvid sync` authenticates as"),
+        ("sync_password", "password of sync_authname (never logged)"),
         ("poptimeout", "minutes before an idle POP3 session is closed; at least 10 (default 10)"),
         ("popminpoll", "minimum time between POP3 logins to a maildrop, minutes or with s/m/h/d (default 0)"),
         ("poppollpadding", "early POP3 polls a client may bank against popminpoll (default 1)"),
@@ -229,6 +242,10 @@ public struct CorvidConfig: Sendable, Equatable {
             config.popExpireDays = seconds / 86_400
         }
         config.popUseIMAPFlags = try reader.bool("popuseimapflags") ?? false
+        config.syncHost = reader.string("sync_host")
+        config.syncPort = try reader.integer("sync_port", range: 1...65535) ?? 2005
+        config.syncAuthName = reader.string("sync_authname")
+        config.syncPassword = reader.string("sync_password")
         let known = Set(knownKeys.map(\.key))
         for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
             config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")

@@ -68,6 +68,19 @@ import Testing
         #expect(config.lmtpListen == .unix(path: "/run/corvid/lmtp"))
     }
 
+    @Test func syncMasterKeysAsCyrusHasThem() throws {
+        let defaults = try CorvidConfig.parse(minimal, baseDirectory: "/")
+        #expect(defaults.syncHost == nil && defaults.syncPort == 2005)
+        #expect(defaults.syncAuthName == nil && defaults.syncPassword == nil)
+        let text =
+            minimal + "sync_host: replica.example.com\nsync_port: 12005\nsync_authname: cyrus\nsync_password: s3cret\n"
+        let config = try CorvidConfig.parse(text, baseDirectory: "/")
+        #expect(config.syncHost == "replica.example.com" && config.syncPort == 12005)
+        #expect(config.syncAuthName == "cyrus" && config.syncPassword == "s3cret")
+        #expect(config.warnings.isEmpty)
+        #expect(throws: ConfigError.self) { try CorvidConfig.parse(minimal + "sync_port: 0\n", baseDirectory: "/") }
+    }
+
     @Test func pop3KeysAsCyrusHasThem() throws {
         let defaults = try CorvidConfig.parse(minimal, baseDirectory: "/")
         #expect(defaults.popTimeoutMinutes == 10 && defaults.popMinPollSeconds == 0 && defaults.popPollPadding == 1)

@@ -152,6 +152,8 @@ class CorvidPeer:
         extra = {"admins": ADMIN, "allowplaintext": "yes"}
         if role == "replica":
             extra["sync_listen"] = f"{HOST}:{self.sync_port}"
+        else:  # `corvid sync` logs in to the replica as its admin, as a Cyrus master does
+            extra.update({"sync_authname": ADMIN, "sync_password": ADMIN_PASSWORD})
         try:
             self.server = CorvidServer(workdir=os.path.join(scratch, self.name), extra_config=extra)
         except SystemExit as error:  # corvid_binary() exits when there is no binary

@@ -1,0 +1,246 @@
+import Logging
+import MailCore
+import MailStore
+import SyncCodec
+
+extension SyncClientRunner {
+    /// Reserve for every mailbox, then each mailbox's update (§5.1 steps 4.1 and 4.5).
+    func updateMailboxes(_ names: [MailboxName], remote: [ReplicaMailboxSummary]) async throws {
+        let byID = Dictionary(remote.map { ($0.uniqueID, $0) }, uniquingKeysWith: { first, _ in first })
+        var states: [(ReplicaMailboxState, ReplicaMailboxSummary?)] = []
+        for name in names {
+            guard
+                let state = try await storeCall({ () async throws(MailStoreError) in
+                    try await store.replicaState(of: name, records: true)
+                })
+            else {
+                note("mailbox \(name) vanished during the run; skipped")
+                continue
+            }
+            states.append((state, byID[state.mailbox.uniqueID]))
+        }
+        try await reserve(states, replicaNames: remote.map(\.name))
+        var failures: [String] = []
+        for (state, replica) in states {
+            report.mailboxesExamined += 1
+            do {
+                try await updateMailbox(state, replica: replica)
+            } catch let error as SyncClientError where !error.isSessionFatal {
+                failures.append("\(state.mailbox.name): \(error)")
+                logger.error(
+                    "csync: mailbox failed",
+                    metadata: ["mailbox": "\(state.mailbox.name)", "error": "\(error)"]
+                )
+            }
+        }
+        if !failures.isEmpty {
+            throw SyncClientError(.commandRefused, failures.joined(separator: "; "))
+        }
+    }
+
+    /// `APPLY RESERVE` (§3.4.1, §3.6): the GUIDs of records the replica lacks (UID above its
+    /// LAST_UID), per partition, with every replica mailbox name of the batch. Skipped when the
+    /// replica has no mailbox at all: everything is then uploaded.
+    func reserve(_ states: [(ReplicaMailboxState, ReplicaMailboxSummary?)], replicaNames: [String]) async throws {
+        var wanted: [String: [MessageGUID]] = [:]
+        var seen: Set<MessageGUID> = []
+        for (state, replica) in states {
+            let lastUID = replica?.lastUID ?? 0
+            for record in state.records where record.uid.rawValue > lastUID && !record.isExpunged {
+                guard !staged.contains(record.guid), seen.insert(record.guid).inserted else { continue }
+                wanted[state.mailbox.partition, default: []].append(record.guid)
+            }
+        }
+        guard !replicaNames.isEmpty else {
+            for guids in wanted.values { missing.formUnion(guids) }
+            return
+        }
+        for (partition, guids) in wanted.sorted(by: { $0.key < $1.key }) {
+            var start = 0
+            while start < guids.count {
+                let batch = guids[start..<min(start + Self.reserveBatch, guids.count)]
+                start += batch.count
+                let reply = try await expectOK(
+                    .apply(
+                        .init(
+                            "RESERVE",
+                            .kvlist([
+                                .init("PARTITION", .string(partition)),
+                                .init("MBOXNAME", .list(replicaNames.map { .string($0) })),
+                                .init("GUID", .list(batch.map { .string($0.hex) })),
+                            ])
+                        )
+                    )
+                )
+                let absent = Set(reply.values("MISSING").flatMap { $0.listValue ?? [] }.compactMap(\.guidValue))
+                for guid in batch {
+                    if absent.contains(guid) { missing.insert(guid) } else { staged.insert(guid) }
+                }
+            }
+        }
+    }
+
+    /// One mailbox (§5.2): nothing if unchanged; else a delta with SINCE_*; on
+    /// IMAP_SYNC_CHECKSUM or IMAP_SYNC_CHANGED the replica's state again and a plain update;
+    /// if that fails too, a full update from GET FULLMAILBOX.
+    func updateMailbox(_ state: ReplicaMailboxState, replica: ReplicaMailboxSummary?) async throws {
+        if let replica, Self.unchanged(state, replica) { return }
+        let since = replica.flatMap { replica -> ReplicaWire.Since? in
+            guard replica.highestModSeq > 0 else { return nil }
+            return ReplicaWire.Since(
+                modSeq: replica.highestModSeq,
+                crc: replica.syncCRC,
+                crcAnnotations: replica.syncCRCAnnotations
+            )
+        }
+        let first = try await apply(state, records: Self.delta(state, replica: replica), replica: replica, since: since)
+        guard let first, Self.retried(first) else {
+            if let first { throw refused(.apply(.init("MAILBOX", .kvlist([]))), first) }
+            return
+        }
+        let name = state.mailbox.name.internalName
+        logger.notice(
+            "csync: APPLY MAILBOX refused, retrying without SINCE_*",
+            metadata: ["mailbox": "\(name)", "status": "\(first.code?.rawValue ?? first.text)"]
+        )
+        let fresh = try await expectOK(.get(.init("MAILBOXES", .list([.string(name)]))))
+            .values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:))
+            .first { $0.uniqueID == state.mailbox.uniqueID }
+        if let fresh, Self.unchanged(state, fresh) { return }
+        let second = try await apply(state, records: Self.delta(state, replica: fresh), replica: fresh, since: nil)
+        guard let second else { return }
+        guard Self.retried(second) else { throw refused(.apply(.init("MAILBOX", .kvlist([]))), second) }
+        try await fullUpdate(state)
+    }
+
+    /// `GET FULLMAILBOX`, then one APPLY MAILBOX with every record whose state differs (§5.4).
+    /// Conflicts a Cyrus master resolves by copy-back or renumbering are only logged here.
+    func fullUpdate(_ state: ReplicaMailboxState) async throws {
+        let name = state.mailbox.name.internalName
+        logger.notice("csync: full update", metadata: ["mailbox": "\(name)"])
+        let reply = try await connection.send(.get(.init("FULLMAILBOX", .string(name))))
+        var replica: ReplicaMailboxSummary?
+        if reply.status.kind == .ok {
+            replica = reply.values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:)).first
+        } else if reply.status.code != .mailboxNonexistent {
+            throw refused(.get(.init("FULLMAILBOX", .string(name))), reply.status)
+        }
+        var records: [ReplicaRecord] = []
+        if let replica {
+            let theirs = Dictionary(replica.records.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
+            let ours = Set(state.records.map(\.uid))
+            for record in state.records {
+                guard let other = theirs[record.uid] else {
+                    if record.uid.rawValue > replica.lastUID {
+                        records.append(record)
+                    } else if !record.isExpunged {
+                        note(
+                            "\(name) UID \(record.uid): only here but at or below the replica's LAST_UID; not renumbered"
+                        )
+                    }
+                    continue
+                }
+                if other == record || (other.isExpunged && record.isExpunged) { continue }
+                if other.guid != record.guid {
+                    note("\(name) UID \(record.uid): different messages here and on the replica; not renumbered")
+                } else if other.modSeq > record.modSeq {
+                    note("\(name) UID \(record.uid): the replica's copy is newer; not merged back")
+                } else if other.isExpunged {
+                    note("\(name) UID \(record.uid): expunged on the replica only; not expunged here")
+                } else {
+                    records.append(record)
+                }
+            }
+            for other in replica.records where !other.isExpunged && !ours.contains(other.uid) {
+                note("\(name) UID \(other.uid): only on the replica; not copied back")
+            }
+        } else {
+            records = state.records
+        }
+        guard let status = try await apply(state, records: records, replica: replica, since: nil) else { return }
+        throw refused(.apply(.init("MAILBOX", .kvlist([]))), status)
+    }
+
+    /// Uploads what the records need, then sends APPLY MAILBOX; nil on OK, else the status.
+    func apply(
+        _ state: ReplicaMailboxState,
+        records: [ReplicaRecord],
+        replica: ReplicaMailboxSummary?,
+        since: ReplicaWire.Since?
+    ) async throws -> SyncStatus? {
+        let lastUID = replica?.lastUID ?? 0
+        var uploads: [(partition: String, guid: MessageGUID)] = []
+        var uploadBytes: Int64 = 0
+        for record in records where record.uid.rawValue > lastUID && !record.isExpunged {
+            guard missing.contains(record.guid) || !staged.contains(record.guid) else { continue }
+            missing.remove(record.guid)
+            staged.insert(record.guid)
+            uploads.append((state.mailbox.partition, record.guid))
+            uploadBytes += record.size
+            if uploads.count >= Self.uploadBatch || uploadBytes >= Self.uploadBatchBytes {
+                try await upload(uploads)
+                uploads = []
+                uploadBytes = 0
+            }
+        }
+        if !uploads.isEmpty { try await upload(uploads) }
+        let reply = try await connection.send(
+            .apply(.init("MAILBOX", ReplicaWire.mailboxApplyItem(state, records: records, since: since)))
+        )
+        guard reply.status.kind == .ok else { return reply.status }
+        report.mailboxesUpdated += 1
+        report.recordsSent += records.count
+        progress(.mailboxUpdated(state.mailbox.name, records: records.count))
+        return nil
+    }
+
+    /// `APPLY MESSAGE` with the files' bytes streamed from the store.
+    func upload(_ files: [(partition: String, guid: MessageGUID)]) async throws {
+        let store = self.store
+        let (reply, bytes) = try await connection.sendMessages(files) { guid in
+            do {
+                return try await store.messageBytes(guid)
+            } catch {
+                throw SyncClientError(.storeFailure, "message \(guid.hex): \(error)")
+            }
+        }
+        guard reply.status.kind == .ok else { throw refused(.apply(.init("MESSAGE", .list([]))), reply.status) }
+        report.messagesUploaded += files.count
+        report.bytesUploaded += bytes
+        progress(.messagesUploaded(count: files.count, bytes: bytes))
+    }
+
+    /// IMAP_SYNC_CHECKSUM and IMAP_SYNC_CHANGED climb the ladder; anything else is an error.
+    static func retried(_ status: SyncStatus) -> Bool {
+        status.code == .syncChecksum || status.code == .syncChanged
+    }
+
+    /// The records a delta carries (§5.2 step 6): MODSEQ above the replica's HIGHESTMODSEQ or
+    /// UID above its LAST_UID, expunged ones included; everything when the replica lacks the
+    /// mailbox.
+    static func delta(_ state: ReplicaMailboxState, replica: ReplicaMailboxSummary?) -> [ReplicaRecord] {
+        guard let replica else { return state.records }
+        return state.records.filter {
+            $0.modSeq.rawValue > replica.highestModSeq || $0.uid.rawValue > replica.lastUID
+        }
+    }
+
+    /// The "is it unchanged?" test (§4.4), on the fields Corvid keeps.
+    static func unchanged(_ state: ReplicaMailboxState, _ replica: ReplicaMailboxSummary) -> Bool {
+        let mailbox = state.mailbox
+        let (crc, crcAnnotations) = ReplicaWire.checksums(of: state.records)
+        return replica.type.isEmpty && replica.name == mailbox.name.internalName
+            && replica.lastUID == mailbox.lastUID
+            && replica.highestModSeq == mailbox.highestModSeq.rawValue
+            && replica.uidValidity == mailbox.uidValidity.rawValue
+            && replica.recentUID == mailbox.recentUID
+            && replica.recentTime == ReplicaWire.seconds(mailbox.recentTime)
+            && replica.pop3LastLogin == ReplicaWire.seconds(mailbox.pop3LastLogin)
+            && replica.pop3ShowAfter == ReplicaWire.seconds(mailbox.pop3ShowAfter)
+            && ReplicaWire.options(from: replica.options) == mailbox.options
+            && (replica.folderModSeq.map { $0 == mailbox.folderModSeq.rawValue } ?? true)
+            && replica.acl == mailbox.acl.cyrusString
+            && replica.annotations == ReplicaWire.annotationKeys(state.annotations)
+            && SyncCRC.matches(replica.syncCRC, crc) && SyncCRC.matches(replica.syncCRCAnnotations, crcAnnotations)
+    }
+}

@@ -126,7 +126,12 @@ package enum ChannelUpgrade {
             if (try? operations.context(handlerType: DeflateCompressor.self)) != nil {
                 throw CompressionError(.alreadyActive, "the connection is already compressed")
             }
-            try operations.addHandlers([try DeflateCompressor(), try DeflateDecompressor()], position: .first)
+            // Level 1: measured on a 20,000-message initial sync, level 6 kept the master's one
+            // connection at 100% of a core inside zlib while the replica waited.
+            try operations.addHandlers(
+                [try DeflateCompressor(level: .fastestCompression), try DeflateDecompressor()],
+                position: .first
+            )
         }.get()
     }
 

@@ -18,10 +18,15 @@ final class DeflateCompressor: ChannelOutboundHandler, RemovableChannelHandler {
     /// Completes when the bytes written since the last flush are written out.
     private var pendingPromise: EventLoopPromise<Void>?
 
-    init() throws {
+    /// `level`: zlib's default for sessions (as Cyrus and Dovecot); the csync master uses the
+    /// fastest level, since a bulk replication stream is otherwise bound by one core deflating.
+    init(level: ZlibConfiguration.CompressionLevel = .defaultCompressionLevel) throws {
         // Window 2^15 (RFC 1951's maximum, so any client's inflater with the default window
-        // decodes it); default level and memory, as Cyrus and Dovecot.
-        deflater = try ZlibCompressor(algorithm: .deflate, configuration: ZlibConfiguration(windowSize: .window128k))
+        // decodes it).
+        deflater = try ZlibCompressor(
+            algorithm: .deflate,
+            configuration: ZlibConfiguration(windowSize: .window128k, compressionLevel: level)
+        )
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {

@@ -144,6 +144,9 @@ public protocol MailStore: Sendable {
     func storedMessages(_ guids: [MessageGUID]) async throws(MailStoreError) -> Set<MessageGUID>
     /// Every seen record of a user, keyed by mailbox uniqueid (`GET USER`, `GET META`).
     func seenStates(of user: UserName) async throws(MailStoreError) -> [String: SeenState]
+    /// Which of these uniqueids name mailboxes that were deleted here (tombstones): the csync
+    /// master deletes a replica's mailbox only then.
+    func deletedMailboxes(uniqueIDs: [String]) async throws(MailStoreError) -> Set<String>
     /// Removes a quota root (`APPLY UNQUOTA`); mailboxes under it become unlimited.
     func deleteQuotaRoot(_ root: String) async throws(MailStoreError)
 

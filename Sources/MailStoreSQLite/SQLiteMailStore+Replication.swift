@@ -761,3 +761,17 @@ extension SQLiteMailStore {
             || existing.pop3ShowAfter != incoming.pop3ShowAfter || existing.options != incoming.options
     }
 }
+
+extension SQLiteMailStore {
+    public func deletedMailboxes(uniqueIDs: [String]) async throws(MailStoreError) -> Set<String> {
+        guard !uniqueIDs.isEmpty else { return [] }
+        return try await read { db in
+            var found = Set<String>()
+            let statement = try db.cachedStatement(sql: "SELECT 1 FROM mailbox_tombstones WHERE uniqueid = ?")
+            for uniqueID in uniqueIDs where try Bool.fetchOne(statement, arguments: [uniqueID]) == true {
+                found.insert(uniqueID)
+            }
+            return found
+        }
+    }
+}

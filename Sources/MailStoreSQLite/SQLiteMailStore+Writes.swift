@@ -237,6 +237,10 @@ extension SQLiteMailStore {
         try db.execute(sql: "DELETE FROM annotations WHERE mailbox_id = ?", arguments: [id])
         try db.execute(sql: "DELETE FROM seen WHERE uniqueid = ?", arguments: [mailbox.uniqueID])
         try db.execute(sql: "DELETE FROM mailboxes WHERE id = ?", arguments: [id])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO mailbox_tombstones(uniqueid, name, deleted_at) VALUES (?, ?, ?)",
+            arguments: [mailbox.uniqueID, name.internalName, now]
+        )
         try recordChange(
             db,
             &files,

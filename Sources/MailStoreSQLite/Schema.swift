@@ -123,6 +123,20 @@ enum Schema {
             // replica must keep exactly. 0 means unknown (records written before this column).
             try db.execute(sql: "ALTER TABLE records ADD COLUMN createdmodseq INTEGER NOT NULL DEFAULT 0")
         }
+        migrator.registerMigration("v5-mailbox-tombstones") { db in
+            // The uniqueids of mailboxes deleted here (Cyrus keeps tombstones in mailboxes.db):
+            // the csync master deletes a replica's mailbox only when its uniqueid is here, and
+            // keeps (and reports) one it has never known.
+            try db.execute(
+                sql: """
+                    CREATE TABLE mailbox_tombstones (
+                        uniqueid TEXT PRIMARY KEY NOT NULL,
+                        name TEXT NOT NULL,
+                        deleted_at REAL NOT NULL
+                    ) WITHOUT ROWID
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -32,7 +32,8 @@ extension SyncClientRunner {
     /// Named limit: GET USER rounds after renames before giving up (Cyrus: 3).
     static var renameRounds: Int { 3 }
 
-    /// One user (§5.1): GET USER; replica-only mailboxes deleted; renames by uniqueid (then
+    /// One user (§5.1): GET USER; replica mailboxes deleted here (tombstones) deleted there,
+    /// others never known here kept and reported; renames by uniqueid (then
     /// GET USER again); reserve; each mailbox's contents; quota; subscriptions; seen state.
     func syncUser(_ user: UserName) async throws {
         let inbox = MailboxName.inbox(of: user)
@@ -46,8 +47,18 @@ extension SyncClientRunner {
         var round = 0
         while true {
             let localIDs = Set(local.map(\.uniqueID))
-            for mailbox in remote.mailboxes where !localIDs.contains(mailbox.uniqueID) {
-                try await deleteReplicaOnly(mailbox)
+            let replicaOnly = remote.mailboxes.filter { !localIDs.contains($0.uniqueID) }
+            let deletedHere = try await storeCall { () async throws(MailStoreError) in
+                try await store.deletedMailboxes(uniqueIDs: replicaOnly.map(\.uniqueID))
+            }
+            for mailbox in replicaOnly {
+                if deletedHere.contains(mailbox.uniqueID) {
+                    try await deleteReplicaOnly(mailbox)
+                } else {
+                    // Never known here (created on the replica, e.g. after a failover): kept, as
+                    // Cyrus does without a tombstone; copying it back is not done yet.
+                    note("replica-only mailbox \(mailbox.name) (\(mailbox.uniqueID)) kept: never deleted here")
+                }
             }
             remote.mailboxes.removeAll { !localIDs.contains($0.uniqueID) }
             let renames = plannedRenames(local: local, remote: remote.mailboxes)
@@ -72,9 +83,8 @@ extension SyncClientRunner {
         try await updateMailboxes(names, remote: remote)
     }
 
-    /// A replica mailbox no local mailbox of the user matches by uniqueid: deleted on the
-    /// master (Corvid keeps no tombstones, so this is the only sign) or re-created under the
-    /// same name. `APPLY UNMAILBOX`; a replica that no longer has it is fine.
+    /// A replica mailbox whose uniqueid was deleted here (its tombstone): `APPLY UNMAILBOX`; a
+    /// replica that no longer has it is fine.
     func deleteReplicaOnly(_ mailbox: ReplicaMailboxSummary) async throws {
         logger.info(
             "csync: replica-only mailbox, deleting",

@@ -240,6 +240,23 @@ final class SyncMasterPair: Sendable {
         #expect(again.applyCount == 0, "\(again.commandCounts)")
     }
 
+    /// A mailbox that exists only on the replica and was never deleted on the master (made on
+    /// the replica, e.g. after a failover) is kept and reported, never deleted.
+    @Test func aReplicaOnlyMailboxTheMasterNeverKnewIsKept() async throws {
+        let pair = try SyncMasterPair()
+        try await Self.populate(pair)
+        _ = try await pair.sync(users: ["alice"])
+        _ = try await pair.replica.store.createMailbox(Self.folder("MadeOnReplica"), acl: nil)
+        let report = try await pair.sync(users: ["alice"])
+        #expect(report.commandCounts["APPLY UNMAILBOX"] == nil, "\(report.commandCounts)")
+        #expect(
+            report.notes.contains { $0.contains("user.alice.MadeOnReplica") && $0.contains("kept") },
+            "\(report.notes)"
+        )
+        #expect(try await pair.replica.store.mailbox(Self.folder("MadeOnReplica")) != nil)
+        #expect(try await pair.master.deletedMailboxes(uniqueIDs: ["nope"]).isEmpty)
+    }
+
     @Test func aRefusedLoginFailsEveryUserByName() async throws {
         let pair = try SyncMasterPair()
         try await Self.populate(pair)

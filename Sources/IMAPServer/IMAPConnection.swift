@@ -447,9 +447,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// replica engine from `GET`/`APPLY`/`RESTART`/`RESTORE` on.
     func startReplicationCommand(_ tag: String) -> FrameOutcome {
         guard let service = connection.replication, let user = session.user else {
+            // Not a replica, or not logged in: the line is read as IMAP (and refused as such).
             decoder.resumeAfterReplicationCommand()
-            if session.user == nil { return .continue }
-            // Not a replica: the line is read as IMAP (and answered BAD as an unknown command).
             return .continue
         }
         if replicationSession == nil { replicationSession = service.makeSession(user: user.name) }

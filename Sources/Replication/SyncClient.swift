@@ -73,7 +73,7 @@ public struct SyncClientReport: Sendable {
 /// ```
 /// C: AUTHENTICATE PLAIN …  / COMPRESS DEFLATE
 /// C: GET USER alice                         ← replica mailboxes, quota, seen, LSUB
-/// C: APPLY UNMAILBOX / APPLY RENAME …       ← replica-only mailboxes, renamed ones
+/// C: APPLY UNMAILBOX / APPLY RENAME …       ← mailboxes deleted here, renamed ones
 /// C: APPLY RESERVE %(PARTITION … GUID (…))  ← which bodies the replica already has
 /// C: APPLY MESSAGE (%{…} …)                 ← only the MISSING ones
 /// C: APPLY MAILBOX %(… SINCE_MODSEQ … RECORD (…))
@@ -81,11 +81,10 @@ public struct SyncClientReport: Sendable {
 /// C: RESTART … EXIT
 /// ```
 ///
-/// Deliberate simplifications (Corvid keeps no tombstones and no copy-back yet): a replica
-/// mailbox whose uniqueid no local mailbox of the user has is deleted with APPLY UNMAILBOX (the
-/// master is authoritative, as Cyrus with a tombstone); in a full update, records only the
-/// replica has, split-brain UIDs and replica-newer records are logged as notes, never copied
-/// back or renumbered.
+/// A replica mailbox is deleted (APPLY UNMAILBOX) only when its uniqueid has a tombstone here,
+/// as in Cyrus; one the master never knew is kept and noted. Not yet (no copy-back): in a full
+/// update, records only the replica has, split-brain UIDs and replica-newer records are logged
+/// as notes, never copied back or renumbered.
 public struct SyncClient: Sendable {
     let store: any MailStore
     let configuration: SyncClientConfiguration

@@ -68,7 +68,7 @@ let package = Package(
         .target(
             name: "Replication",
             dependencies: [
-                "MailCore", "MailStore", "SyncCodec", "ServerSupport", "IMAPServer",
+                "MailCore", "MailStore", "SyncCodec", "ServerSupport",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),

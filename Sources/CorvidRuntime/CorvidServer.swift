@@ -189,30 +189,19 @@ public enum CorvidServer {
             logger: logger,
             replication: replication
         )
-        var services: [any Service] = [ChangeHubService(hub: hub, store: store)]
-        let timeout = TimeAmount.minutes(Int64(config.imapTimeoutMinutes))
-        for (key, address, implicit) in [
-            ("imap_listen", config.imapListen, false), ("imaps_listen", config.imapsListen, true),
-        ] {
-            guard let address else { continue }
-            let service = try await bindOrExplain(key, address) {
-                try await SessionService(
-                    address,
-                    group: group,
-                    tls: tls,
-                    implicitTLS: implicit,
-                    idleTimeout: timeout,
-                    farewell: "* BYE Autologout; idle for too long\r\n",
-                    logger: logger
-                ) { peer, input, transport, tlsActive in
-                    try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
-                }
-            }
-            announce(
-                "\(implicit ? "imaps" : "imap ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STARTTLS)")"
-            )
-            services.append(service)
+        let listeners = try await sessionListeners(
+            [("imap_listen", config.imapListen, false), ("imaps_listen", config.imapsListen, true)],
+            names: ("imap ", "imaps", "STARTTLS"),
+            tls: tls,
+            group: group,
+            idleTimeout: .minutes(Int64(config.imapTimeoutMinutes)),
+            farewell: "* BYE Autologout; idle for too long\r\n",
+            logger: logger,
+            announce: announce
+        ) { peer, input, transport, tlsActive in
+            try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
         }
+        let services: [any Service] = [ChangeHubService(hub: hub, store: store)] + listeners
         return services
     }
 
@@ -241,28 +230,54 @@ public enum CorvidServer {
             clock: SQLiteMailStore.systemTime,
             logger: logger
         )
+        // RFC 1939 §3: an idle session is closed without entering UPDATE (nothing deleted).
+        return try await sessionListeners(
+            [("pop3_listen", config.pop3Listen, false), ("pop3s_listen", config.pop3sListen, true)],
+            names: ("pop3 ", "pop3s", "STLS"),
+            tls: tls,
+            group: group,
+            idleTimeout: .minutes(Int64(config.popTimeoutMinutes)),
+            farewell: "-ERR [SYS/TEMP] Autologout; idle for too long\r\n",
+            logger: logger,
+            announce: announce
+        ) { peer, input, transport, tlsActive in
+            try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
+        }
+    }
+
+    /// Binds a protocol's plain (layer upgrade offered) and implicit-TLS listeners, announcing
+    /// each; `names` are (plain label, TLS label, upgrade command) for the announcement.
+    private static func sessionListeners(
+        _ listeners: [(key: String, address: ListenAddress?, implicitTLS: Bool)],
+        names: (plain: String, tls: String, upgrade: String),
+        tls: NIOSSLContext?,
+        group: EventLoopGroup,
+        idleTimeout: TimeAmount,
+        farewell: String,
+        logger: Logger,
+        announce: @escaping @Sendable (String) -> Void,
+        session: @escaping SessionService.Session
+    ) async throws -> [any Service] {
         var services: [any Service] = []
-        for (key, address, implicit) in [
-            ("pop3_listen", config.pop3Listen, false), ("pop3s_listen", config.pop3sListen, true),
-        ] {
+        for (key, address, implicit) in listeners {
             guard let address else { continue }
             let service = try await bindOrExplain(key, address) {
-                // RFC 1939 §3: an idle session is closed without entering UPDATE (nothing deleted).
                 try await SessionService(
                     address,
                     group: group,
                     tls: tls,
                     implicitTLS: implicit,
-                    idleTimeout: .minutes(Int64(config.popTimeoutMinutes)),
-                    farewell: "-ERR [SYS/TEMP] Autologout; idle for too long\r\n",
-                    logger: logger
-                ) { peer, input, transport, tlsActive in
-                    try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
-                }
+                    idleTimeout: idleTimeout,
+                    farewell: farewell,
+                    logger: logger,
+                    session: session
+                )
             }
-            announce(
-                "\(implicit ? "pop3s" : "pop3 ") listening on \(address)\(implicit ? " (implicit TLS)" : " (STLS)")"
-            )
+            let label =
+                implicit
+                ? "\(names.tls) listening on \(address) (implicit TLS)"
+                : "\(names.plain) listening on \(address) (\(names.upgrade))"
+            announce(label)
             services.append(service)
         }
         return services

@@ -20,7 +20,7 @@ REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.join(REPO, "tests", "integration"))
 
 from corvid_harness import CorvidServer, free_loopback_ports  # noqa: E402
-from cyrus_peer import ADMIN, ADMIN_PASSWORD, CyrusInstance  # noqa: E402
+from cyrus_peer import CyrusInstance  # noqa: E402
 
 USER = "benchuser"
 HOST = "127.0.0.1"
@@ -80,6 +80,31 @@ def timed(label: str, run) -> dict:
     return {"seconds": seconds, "loopback_bytes": wire}
 
 
+def measure(name: str, scratch: str, loadgen: str, count: int, sizes: str, master_ports: tuple[int, int],
+            replica_imap: int, password: str, command: list[str]) -> dict:
+    """The rows for one pair: deliver, initial sync, change 1%, incremental sync; after each sync
+    the replica's count and UIDVALIDITY beside the master's. `master_ports` is (LMTP, IMAP)."""
+    lmtp, imap = master_ports
+    log(f"{name}: delivering {count} messages")
+    populate(loadgen, lmtp, count, sizes, os.path.join(scratch, f"{name}-populate.json"))
+
+    def sync():
+        return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                              timeout=3600)
+
+    def synced(label: str) -> dict:
+        log(f"{name}: {label} sync")
+        result = timed(f"{name} {label} sync", sync)
+        result["replica"] = imap_count(replica_imap, password)
+        result["master"] = imap_count(imap, password)
+        return result
+
+    initial = synced("initial")
+    change_one_percent(imap, password, count,
+                       lambda n: populate(loadgen, lmtp, n, "4096", os.path.join(scratch, f"{name}-populate2.json")))
+    return {"initial": initial, "incremental": synced("incremental")}
+
+
 def bench_cyrus(scratch: str, loadgen: str, count: int, sizes: str) -> dict:
     replica = CyrusInstance("replica", workdir=os.path.join(scratch, "cyrus-replica"))
     replica.start()
@@ -87,27 +112,10 @@ def bench_cyrus(scratch: str, loadgen: str, count: int, sizes: str) -> dict:
     master.start()
     try:
         master.create_user(USER)
-        log(f"cyrus: delivering {count} messages")
-        populate(loadgen, master.lmtp_port, count, sizes, os.path.join(scratch, "cyrus-populate.json"))
-        # No -v: Cyrus's verbose log holds every uploaded message.
+        # No -v: Cyrus's verbose log holds every uploaded message. Any password (alwaystrue).
         command = ["runuser", "-u", "cyrus", "--", "/usr/lib/cyrus/bin/sync_client", "-C", master.conf_path, "-u", USER]
-
-        def sync():
-            return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=3600)
-
-        log("cyrus: initial sync")
-        initial = timed("cyrus initial sync", sync)
-        initial["replica"] = imap_count(replica.imap_port, "any")
-        initial["master"] = imap_count(master.imap_port, "any")
-        change_one_percent(master.imap_port, "any", count,
-                           lambda n: populate(loadgen, master.lmtp_port, n, "4096",
-                                              os.path.join(scratch, "cyrus-populate2.json")))
-        log("cyrus: incremental sync")
-        incremental = timed("cyrus incremental sync", sync)
-        incremental["replica"] = imap_count(replica.imap_port, "any")
-        incremental["master"] = imap_count(master.imap_port, "any")
-        return {"initial": initial, "incremental": incremental}
+        return measure("cyrus", scratch, loadgen, count, sizes, (master.lmtp_port, master.imap_port),
+                       replica.imap_port, "any", command)
     finally:
         master.cleanup()
         replica.cleanup()
@@ -129,26 +137,8 @@ def bench_corvid(scratch: str, binary: str, loadgen: str, count: int, sizes: str
     master.add_user(USER, "pw")
     master.start()
     try:
-        log(f"corvid: delivering {count} messages")
-        populate(loadgen, master.lmtp_port, count, sizes, os.path.join(scratch, "corvid-populate.json"))
-        command = [binary, "sync", "-C", master.config_path, "-u", USER]
-
-        def sync():
-            return subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=3600)
-
-        log("corvid: initial sync")
-        initial = timed("corvid initial sync", sync)
-        initial["replica"] = imap_count(replica.imap_port, "pw")
-        initial["master"] = imap_count(master.imap_port, "pw")
-        change_one_percent(master.imap_port, "pw", count,
-                           lambda n: populate(loadgen, master.lmtp_port, n, "4096",
-                                              os.path.join(scratch, "corvid-populate2.json")))
-        log("corvid: incremental sync")
-        incremental = timed("corvid incremental sync", sync)
-        incremental["replica"] = imap_count(replica.imap_port, "pw")
-        incremental["master"] = imap_count(master.imap_port, "pw")
-        return {"initial": initial, "incremental": incremental}
+        return measure("corvid", scratch, loadgen, count, sizes, (master.lmtp_port, master.imap_port),
+                       replica.imap_port, "pw", [binary, "sync", "-C", master.config_path, "-u", USER])
     finally:
         master.cleanup(keep=False)
         replica.cleanup(keep=False)

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import atexit
 import base64
+import glob
 import json
 import os
+import re
 import select
 import shutil
 import signal
@@ -511,6 +513,24 @@ class Tally:
 
 def eprint(*args) -> None:
     print(*args, file=sys.stderr, flush=True)
+
+
+def closing_checks(server: "CorvidServer", tally: "Tally") -> None:
+    """The checks every client harness ends with: the server survived every client, stops
+    cleanly on SIGTERM, logged no warning/error/critical line (in any of its runs' logs), and
+    `corvid check` finds the store healthy."""
+    tally.check(server.alive(), "corvid serve is still running after every client", server.log_tail())
+    code, seconds = server.terminate(timeout=30)
+    tally.check(code == 0, "SIGTERM: corvid serve exits 0 within 30 s",
+                f"status {code} after {seconds:.1f}s; output:\n{server.log_tail()}")
+    bad_lines = []
+    for path in sorted(glob.glob(os.path.join(server.log_dir, "serve.*.log"))):
+        with open(path, "rb") as log:
+            bad_lines += [line for line in log.read().decode("utf-8", "replace").splitlines()
+                          if re.search(r" (error|critical|warning) corvid", line)]
+    tally.check(not bad_lines, "corvid serve logged no warning, error or critical line", "\n".join(bad_lines[:20]))
+    ok, output = server.check()
+    tally.check(ok, "corvid check exits 0 after every client", output.strip())
 
 
 def finish_run(server: "CorvidServer", tally: "Tally", keep: bool) -> int:

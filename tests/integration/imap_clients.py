@@ -30,7 +30,7 @@ import traceback
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from corvid_harness import (  # noqa: E402
-    CorvidServer, finish_run, LMTPClient, ProtocolError, ServerError, Tally, install_exit_cleanup)
+    CorvidServer, closing_checks, finish_run, LMTPClient, ProtocolError, ServerError, Tally, install_exit_cleanup)
 
 # imaplib refuses commands it does not know; these are RFC 5464 METADATA's.
 imaplib.Commands.setdefault("SETMETADATA", ("AUTH", "SELECTED"))
@@ -1010,17 +1010,7 @@ def main() -> int:
         tests.imtest_tests()
         tests.cyradm_tests()
         tests.bad_input_tests()
-        tally.check(server.alive(), "corvid serve is still running after every client",
-                    server.log_tail())
-        code, seconds = server.terminate(timeout=30)
-        tally.check(code == 0, "SIGTERM: corvid serve exits 0 within 30 s",
-                    f"status {code} after {seconds:.1f}s; output:\n{server.log_tail()}")
-        with open(server.log_path, "rb") as log:
-            bad_lines = [line for line in log.read().decode("utf-8", "replace").splitlines()
-                         if re.search(r" (error|critical|warning) corvid", line)]
-        tally.check(not bad_lines, "corvid serve logged no warning, error or critical line", "\n".join(bad_lines[:20]))
-        ok, output = server.check()
-        tally.check(ok, "corvid check exits 0 after every client", output.strip())
+        closing_checks(server, tally)
     except (ServerError, OSError, ProtocolError) as error:
         tally.check(False, "harness", str(error))
     except (KeyboardInterrupt, SystemExit) as interrupt:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import base64
-import glob
 import imaplib
 import os
 import poplib
@@ -32,7 +31,7 @@ import urllib.request
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from corvid_harness import (  # noqa: E402
-    CorvidServer, finish_run, LMTPClient, ProtocolError, ServerError, Tally, install_exit_cleanup)
+    CorvidServer, closing_checks, finish_run, LMTPClient, ProtocolError, ServerError, Tally, install_exit_cleanup)
 
 USERS = {"alice": "pw-alice", "bob": "pw-bob", "carol": "pw-carol", "dave": "pw-dave"}
 HOST = "127.0.0.1"
@@ -379,16 +378,7 @@ def main() -> int:
         tests.cut_session_tests()
         tests.imap_consistency_tests()
         tests.bad_input_tests()
-        tally.check(server.alive(), "corvid serve is still running after every client", server.log_tail())
-        code, seconds = server.terminate(timeout=30)
-        tally.check(code == 0, "SIGTERM: corvid serve exits 0 within 30 s",
-                    f"status {code} after {seconds:.1f}s; output:\n{server.log_tail()}")
-        logs = "".join(open(p, "rb").read().decode("utf-8", "replace")
-                       for p in sorted(glob.glob(os.path.join(server.log_dir, "serve.*.log"))))
-        bad_lines = [line for line in logs.splitlines() if re.search(r" (error|critical|warning) corvid", line)]
-        tally.check(not bad_lines, "corvid serve logged no warning, error or critical line", "\n".join(bad_lines[:20]))
-        ok, output = server.check()
-        tally.check(ok, "corvid check exits 0 after every client", output.strip())
+        closing_checks(server, tally)
     except (ServerError, OSError, ProtocolError, poplib.error_proto, imaplib.IMAP4.error) as error:
         tally.check(False, "harness", repr(error))
     except (KeyboardInterrupt, SystemExit) as interrupt:

@@ -204,7 +204,9 @@ let package = Package(
         ),
         .target(
             name: "SessionTestSupport",
-            dependencies: [.product(name: "NIOCore", package: "swift-nio")],
+            dependencies: [
+                "MailCore", "MailStore", "MailStoreSQLite", .product(name: "NIOCore", package: "swift-nio"),
+            ],
             path: "Tests/SessionTestSupport"
         ),
         .testTarget(

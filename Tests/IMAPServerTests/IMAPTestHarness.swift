@@ -7,14 +7,10 @@ import NIOCore
 import SessionTestSupport
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A real SQLite store and IMAP sessions over in-memory streams.
 final class IMAPTestServer: Sendable {
-    let directory: String
-    let store: SQLiteMailStore
+    let temporary: TemporaryMailStore
+    var store: SQLiteMailStore { temporary.store }
     let hub = MailboxChangeHub()
     let connection: IMAPConnection
     let feed: Task<Void, Never>
@@ -32,20 +28,14 @@ final class IMAPTestServer: Sendable {
     )
         async throws
     {
-        var template = Array("/tmp/corvid-imap-XXXXXX".utf8CString)
-        directory = String(cString: mkdtemp(&template)!)
-        store = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
-        )
-        for name in ["alice", "bob"] {
-            _ = try await store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
-        }
+        temporary = try TemporaryMailStore(prefix: "corvid-imap")
+        try await temporary.addUsers(["alice", "bob"])
         let hub = self.hub
-        let notifications = store.changeNotifications()
+        let notifications = temporary.store.changeNotifications()
         feed = Task { await hub.run(notifications) }
         connection = IMAPConnection(
             configuration: configuration,
-            store: store,
+            store: temporary.store,
             hub: hub,
             authenticator: Passwords(),
             clock: { 1_700_000_000 },
@@ -53,10 +43,7 @@ final class IMAPTestServer: Sendable {
         )
     }
 
-    deinit {
-        feed.cancel()
-        _ = system("rm -rf '\(directory)'")
-    }
+    deinit { feed.cancel() }
 
     /// Opens a session and reads the greeting.
     func connect() async throws -> IMAPTestClient {
@@ -75,14 +62,7 @@ final class IMAPTestServer: Sendable {
 
     /// Delivers a message as LMTP would.
     func deliver(_ text: String, to user: String, flags: FlagSet = FlagSet()) async throws {
-        let writer = try await store.beginMessage()
-        try await writer.write(ByteBuffer(string: text))
-        let staged = try await writer.finish()
-        let result = await store.deliver(
-            staged,
-            to: [DeliveryTarget(mailbox: .inbox(of: try UserName(user)), flags: flags, internalDate: 1_700_000_000)]
-        )
-        _ = try result[0].get()
+        try await temporary.deliver(text, to: user, flags: flags)
     }
 }
 

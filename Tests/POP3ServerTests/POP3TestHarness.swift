@@ -7,14 +7,10 @@ import POP3Server
 import SessionTestSupport
 import Synchronization
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A real SQLite store and POP3 sessions over in-memory streams, with a clock the test moves.
 final class POP3TestServer: Sendable {
-    let directory: String
-    let store: SQLiteMailStore
+    let temporary: TemporaryMailStore
+    var store: SQLiteMailStore { temporary.store }
     let connection: POP3Connection
     let clock = TestClock()
 
@@ -27,25 +23,17 @@ final class POP3TestServer: Sendable {
     )
         async throws
     {
-        var template = Array("/tmp/corvid-pop3-XXXXXX".utf8CString)
-        directory = String(cString: mkdtemp(&template)!)
-        store = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
-        )
-        for name in ["alice", "bob"] {
-            _ = try await store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
-        }
+        temporary = try TemporaryMailStore(prefix: "corvid-pop3")
+        try await temporary.addUsers(["alice", "bob"])
         let clock = self.clock
         connection = POP3Connection(
             configuration: configuration,
-            store: store,
+            store: temporary.store,
             authenticator: Passwords(),
             clock: { clock.now },
             logger: Logger(label: "test")
         )
     }
-
-    deinit { _ = system("rm -rf '\(directory)'") }
 
     func advanceClock(by seconds: UnixTime) { clock.advance(by: seconds) }
 
@@ -68,14 +56,7 @@ final class POP3TestServer: Sendable {
     /// Delivers a message as LMTP would; returns its UID.
     @discardableResult
     func deliver(_ text: String, to user: String = "alice", flags: FlagSet = FlagSet()) async throws -> UID {
-        let writer = try await store.beginMessage()
-        try await writer.write(ByteBuffer(string: text))
-        let staged = try await writer.finish()
-        let result = await store.deliver(
-            staged,
-            to: [DeliveryTarget(mailbox: .inbox(of: try UserName(user)), flags: flags, internalDate: 1_700_000_000)]
-        )
-        return try result[0].get().uid
+        try await temporary.deliver(text, to: user, flags: flags)
     }
 
     func inbox(_ user: String = "alice") async throws -> [MessageRecord] {

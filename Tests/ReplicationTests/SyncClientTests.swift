@@ -4,18 +4,15 @@ import MailStore
 import MailStoreSQLite
 import NIOCore
 import Replication
+import SessionTestSupport
 import SyncCodec
 import Testing
-
-#if canImport(Glibc)
-import Glibc
-#endif
 
 /// A master store and a replica (``SyncTestServer``) joined by `SyncClient` sessions over
 /// in-memory streams.
 final class SyncMasterPair: Sendable {
-    let directory: String
-    let master: SQLiteMailStore
+    let temporary: TemporaryMailStore
+    var master: SQLiteMailStore { temporary.store }
     let replica: SyncTestServer
 
     /// The master's end of the in-memory connection.
@@ -27,15 +24,9 @@ final class SyncMasterPair: Sendable {
     }
 
     init() throws {
-        var template = Array("/tmp/corvid-master-XXXXXX".utf8CString)
-        directory = String(cString: mkdtemp(&template)!)
-        master = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
-        )
+        temporary = try TemporaryMailStore(prefix: "corvid-master")
         replica = try SyncTestServer()
     }
-
-    deinit { _ = system("rm -rf '\(directory)'") }
 
     /// One `SyncClient` run against the replica.
     func sync(_ work: SyncClientWork, password: String = "secret") async throws -> SyncClientReport {

@@ -6,14 +6,10 @@ import NIOCore
 import Replication
 import SessionTestSupport
 
-#if canImport(Glibc)
-import Glibc
-#endif
-
 /// A real SQLite store and replica-side csync sessions over in-memory streams.
 final class SyncTestServer: Sendable {
-    let directory: String
-    let store: SQLiteMailStore
+    let temporary: TemporaryMailStore
+    var store: SQLiteMailStore { temporary.store }
     let connection: SyncServerConnection
 
     struct Passwords: SyncAuthenticator {
@@ -27,20 +23,14 @@ final class SyncTestServer: Sendable {
             failedLoginDelay: 0.001
         )
     ) throws {
-        var template = Array("/tmp/corvid-sync-XXXXXX".utf8CString)
-        directory = String(cString: mkdtemp(&template)!)
-        store = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
-        )
+        temporary = try TemporaryMailStore(prefix: "corvid-sync")
         connection = SyncServerConnection(
             configuration: configuration,
-            store: store,
+            store: temporary.store,
             authenticator: Passwords(),
             logger: Logger(label: "test")
         )
     }
-
-    deinit { _ = system("rm -rf '\(directory)'") }
 
     /// Opens a session and reads the banner (through `* OK`).
     func connect() async throws -> SyncTestClient {

@@ -1,0 +1,45 @@
+import MailCore
+import MailStore
+import MailStoreSQLite
+import NIOCore
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A real SQLite store in a fresh temporary directory, removed when the value goes away.
+public final class TemporaryMailStore: Sendable {
+    public let directory: String
+    public let store: SQLiteMailStore
+
+    /// `prefix` names the directory under /tmp (e.g. `corvid-imap`).
+    public init(prefix: String) throws {
+        var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
+        directory = String(cString: mkdtemp(&template)!)
+        store = try SQLiteMailStore(
+            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
+        )
+    }
+
+    deinit { _ = system("rm -rf '\(directory)'") }
+
+    /// Creates users with their INBOXes (password verifier unused by the tests' authenticators).
+    public func addUsers(_ names: [String]) async throws {
+        for name in names {
+            _ = try await store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
+        }
+    }
+
+    /// Delivers a message to a user's INBOX as LMTP would; returns its UID.
+    @discardableResult
+    public func deliver(_ text: String, to user: String, flags: FlagSet = FlagSet()) async throws -> UID {
+        let writer = try await store.beginMessage()
+        try await writer.write(ByteBuffer(string: text))
+        let staged = try await writer.finish()
+        let result = await store.deliver(
+            staged,
+            to: [DeliveryTarget(mailbox: .inbox(of: try UserName(user)), flags: flags, internalDate: 1_700_000_000)]
+        )
+        return try result[0].get().uid
+    }
+}

@@ -423,7 +423,14 @@ extension SQLiteMailStore {
                 try Row.fetchOne(select, arguments: [current.id, Int64(record.uid.rawValue)]).map(replicaRecord(from:))
             }
             if let replica = found {
-                if replica.isExpunged && record.isExpunged { continue }
+                // Both expunged: nothing to do, except that a master settling a full update
+                // (force mode) may raise the tombstone's MODSEQ so its next delta carries it.
+                if replica.isExpunged && record.isExpunged {
+                    if update.force && record.modSeq > replica.modSeq && replica.guid == record.guid {
+                        updates.append((record, replica))
+                    }
+                    continue
+                }
                 guard replica.guid == record.guid else {
                     throw MailStoreError(
                         .syncChecksum,
@@ -483,7 +490,9 @@ extension SQLiteMailStore {
                 Int64(record.createdModSeq.rawValue), record.flags.systemMask, record.flags.keywordString,
                 record.isExpunged ? 1 : 0, id, Int64(record.uid.rawValue),
             ])
-            if record.isExpunged {
+            if record.isExpunged && replica.isExpunged {
+                expunged = true
+            } else if record.isExpunged {
                 try releaseBlob(db, replica.guid.hex)
                 liveDelta -= 1
                 bytesDelta -= replica.size

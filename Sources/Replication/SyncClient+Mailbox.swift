@@ -113,54 +113,6 @@ extension SyncClientRunner {
         try await fullUpdate(state)
     }
 
-    /// `GET FULLMAILBOX`, then one APPLY MAILBOX with every record whose state differs (§5.4).
-    /// Conflicts a Cyrus master resolves by copy-back or renumbering are only logged here.
-    func fullUpdate(_ state: ReplicaMailboxState) async throws {
-        let name = state.mailbox.name.internalName
-        logger.notice("csync: full update", metadata: ["mailbox": "\(name)"])
-        let reply = try await connection.send(.get(.init("FULLMAILBOX", .string(name))))
-        var replica: ReplicaMailboxSummary?
-        if reply.status.kind == .ok {
-            replica = reply.values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:)).first
-        } else if reply.status.code != .mailboxNonexistent {
-            throw refused(.get(.init("FULLMAILBOX", .string(name))), reply.status)
-        }
-        var records: [ReplicaRecord] = []
-        if let replica {
-            let theirs = Dictionary(replica.records.map { ($0.uid, $0) }, uniquingKeysWith: { first, _ in first })
-            let ours = Set(state.records.map(\.uid))
-            for record in state.records {
-                guard let other = theirs[record.uid] else {
-                    if record.uid.rawValue > replica.lastUID {
-                        records.append(record)
-                    } else if !record.isExpunged {
-                        note(
-                            "\(name) UID \(record.uid): only here but at or below the replica's LAST_UID; not renumbered"
-                        )
-                    }
-                    continue
-                }
-                if other == record || (other.isExpunged && record.isExpunged) { continue }
-                if other.guid != record.guid {
-                    note("\(name) UID \(record.uid): different messages here and on the replica; not renumbered")
-                } else if other.modSeq > record.modSeq {
-                    note("\(name) UID \(record.uid): the replica's copy is newer; not merged back")
-                } else if other.isExpunged {
-                    note("\(name) UID \(record.uid): expunged on the replica only; not expunged here")
-                } else {
-                    records.append(record)
-                }
-            }
-            for other in replica.records where !other.isExpunged && !ours.contains(other.uid) {
-                note("\(name) UID \(other.uid): only on the replica; not copied back")
-            }
-        } else {
-            records = state.records
-        }
-        guard let status = try await apply(state, records: records, replica: replica, since: nil) else { return }
-        throw refused(.apply(.init("MAILBOX", .kvlist([]))), status)
-    }
-
     /// Uploads what the records need, then sends APPLY MAILBOX; nil on OK, else the status.
     func apply(
         _ state: ReplicaMailboxState,

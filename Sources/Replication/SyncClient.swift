@@ -4,6 +4,12 @@ import MailStore
 import NIOCore
 import SyncCodec
 
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
 /// Settings of a one-shot csync master run (`corvid sync`).
 public struct SyncClientConfiguration: Sendable {
     /// `sync_authname`: the replica's admin user; nil skips AUTHENTICATE (a replica that
@@ -55,8 +61,11 @@ public struct SyncClientReport: Sendable {
     public var bytesUploaded = 0
     /// Commands sent, by `VERB KEY`.
     public var commandCounts: [String: Int] = [:]
-    /// Decisions the master logged instead of acting on (conflicts, replica-only messages).
+    /// Decisions the master took and logged (copy-back, renumbering, GUID conflicts…), and
+    /// replica mailboxes it left alone.
     public var notes: [String] = []
+    /// Replica messages copied to the master in full updates.
+    public var messagesCopiedBack = 0
 
     public init() {}
 
@@ -82,18 +91,33 @@ public struct SyncClientReport: Sendable {
 /// ```
 ///
 /// A replica mailbox is deleted (APPLY UNMAILBOX) only when its uniqueid has a tombstone here,
-/// as in Cyrus; one the master never knew is kept and noted. Not yet (no copy-back): in a full
-/// update, records only the replica has, split-brain UIDs and replica-newer records are logged
-/// as notes, never copied back or renumbered.
+/// as in Cyrus; one the master never knew is kept and noted. When a mailbox has diverged (a
+/// full update), the master copies back what only the replica has, renumbers conflicting UIDs
+/// and takes newer replica flags (``FullMailboxMerge``), logging each decision.
 public struct SyncClient: Sendable {
     let store: any MailStore
     let configuration: SyncClientConfiguration
     let logger: Logger
+    /// The time rewritten records get as LAST_UPDATED in a full update.
+    let clock: @Sendable () -> UnixTime
 
-    public init(store: any MailStore, configuration: SyncClientConfiguration, logger: Logger) {
+    public init(
+        store: any MailStore,
+        configuration: SyncClientConfiguration,
+        logger: Logger,
+        clock: @escaping @Sendable () -> UnixTime = SyncClient.systemTime
+    ) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
+        self.clock = clock
+    }
+
+    /// Wall-clock seconds since the epoch.
+    @Sendable public static func systemTime() -> UnixTime {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return UnixTime(now.tv_sec) + UnixTime(now.tv_nsec) / 1e9
     }
 
     /// Runs one session: banner, AUTHENTICATE, COMPRESS, the work (RESTART between users),

@@ -16,6 +16,15 @@ public protocol SyncClientTransport: Sendable {
     func startCompression() async throws
 }
 
+/// Receives the file literals of a reply, one after the other. It cannot fail the read: the
+/// reply is consumed whole either way, so the connection stays in step; a sink keeps its own
+/// failure for after the reply.
+protocol SyncFileSink: AnyObject {
+    func start(_ file: FileLiteral) async
+    func write(_ bytes: ByteBuffer) async
+    func finish() async
+}
+
 /// Why a csync master session failed: a connection-level problem (the session cannot go on)
 /// or a replica's refusal of one command.
 public struct SyncClientError: Error, Hashable, Sendable, CustomStringConvertible {
@@ -87,8 +96,10 @@ where Input.Element == ByteBuffer {
         self.transport = transport
     }
 
-    /// The next response line; file-literal events (a `* MESSAGE` reply) are skipped, as this
-    /// master never asks for one.
+    /// Where the bytes of file literals in replies go (`GET FETCH`); nil skips them.
+    private var fileSink: (any SyncFileSink)?
+
+    /// The next response line; the bytes of file literals go to ``fileSink``.
     private func nextResponse() async throws -> SyncResponse {
         while true {
             while !events.isEmpty {
@@ -97,8 +108,13 @@ where Input.Element == ByteBuffer {
                     return response
                 case .errorDetected(let error):
                     throw SyncClientError(.protocolViolation, "unreadable reply: \(error)")
-                case .commandReceived, .saslResponseReceived, .fileLiteralStarted, .fileLiteralBytesReceived,
-                    .fileLiteralFinished, .continuationRequested:
+                case .fileLiteralStarted(let file):
+                    await fileSink?.start(file)
+                case .fileLiteralBytesReceived(let bytes):
+                    await fileSink?.write(bytes)
+                case .fileLiteralFinished:
+                    await fileSink?.finish()
+                case .commandReceived, .saslResponseReceived, .continuationRequested:
                     continue
                 }
             }
@@ -162,6 +178,14 @@ where Input.Element == ByteBuffer {
         out.writeString(")\r\n")
         try await transport.write(out)
         return (try await readReply(), total)
+    }
+
+    /// Sends a command whose reply carries file literals (`GET FETCH`, §3.3.6); their bytes
+    /// are handed to `sink` as they arrive, never held whole.
+    func send(_ command: SyncCommand, files sink: any SyncFileSink) async throws -> SyncClientReply {
+        fileSink = sink
+        defer { fileSink = nil }
+        return try await send(command)
     }
 
     private func readReply() async throws -> SyncClientReply {

@@ -15,3 +15,11 @@ enum SyncMetrics {
         Counter(label: "corvid_sync_server_failures_total", dimensions: [("code", code)])
     }
 }
+
+/// The csync master's metrics.
+enum SyncClientMetrics {
+    /// Full-update decisions (copy-back, renumbering, GUID conflicts…), by kind.
+    static func decisions(_ kind: FullMailboxMerge.Decision.Kind) -> Counter {
+        Counter(label: "corvid_sync_client_merge_decisions_total", dimensions: [("decision", kind.rawValue)])
+    }
+}

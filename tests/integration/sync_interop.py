@@ -631,6 +631,62 @@ class Scenario:
                      f"{len(problems)} differences: {problems[:5]}")
         self.sync_and_compare("pass 5 (after the probe)")
 
+    def split_brain(self) -> None:
+        """Both sides take writes while apart (sync-protocol §5.4, replication-scenarios): the
+        replica gets an APPEND under the UID the master also uses next (split brain), a message
+        in another folder, and a newer flag; the master gets its own APPEND and flag. The next
+        sync must keep every message on both sides, exactly once, without changing UIDVALIDITY."""
+        before = snapshot(self.m.imap, self.m.admin, self.users)
+        self.split_messages = {
+            "replica-inbox": self.msg("split brain, replica side", 900),
+            "master-inbox": self.msg("split brain, master side", 900),
+            "replica-sent": self.msg("replica only, Sent Items", 700),
+        }
+
+        def on(peer, user, fn):
+            conn = peer.imap(user)
+            try:
+                fn(conn)
+            finally:
+                conn.logout()
+
+        def replica(c):
+            append(c, "INBOX", self.split_messages["replica-inbox"], "\\Seen", 1_790_000_000)
+            append(c, "Sent Items", self.split_messages["replica-sent"], "", 1_790_000_100)
+            cmd(c, "SELECT", "INBOX")
+            cmd(c, "UID STORE 1:* +FLAGS.SILENT ($ReplicaSide)")
+            cmd(c, "CLOSE")
+
+        def master(c):
+            append(c, "INBOX", self.split_messages["master-inbox"], "\\Flagged", 1_790_000_200)
+            cmd(c, b"SELECT", quote("Sent Items"))
+            cmd(c, "UID STORE 1:* +FLAGS.SILENT ($MasterSide)")
+            cmd(c, "CLOSE")
+
+        on(self.r, "alice", replica)
+        on(self.m, "alice", master)
+        self.split_before = before
+
+    def split_brain_outcome(self, after: dict | None) -> None:
+        if after is None or not hasattr(self, "split_before"):
+            return
+        master = snapshot(self.m.imap, self.m.admin, self.users)
+        wanted = {tag: hashlib.sha1(body).hexdigest() for tag, body in self.split_messages.items()}
+        alice = master["users"]["alice"]["folders"]
+        counts = {tag: sum(1 for folder in alice.values() for m in folder.get("messages", {}).values()
+                           if m.get("sha1") == sha) for tag, sha in wanted.items()}
+        self.t.check(all(n == 1 for n in counts.values()),
+                     "pass 6: every message of both sides is on the master exactly once (copy-back, renumbering)",
+                     f"{counts}")
+        old = self.split_before["users"]["alice"]["folders"]
+        changed = [name for name in ("INBOX", "Sent Items")
+                   if old.get(name, {}).get("uidvalidity") != alice.get(name, {}).get("uidvalidity")]
+        self.t.check(not changed, "pass 6: UIDVALIDITY unchanged by the split-brain merge", f"changed: {changed}")
+        inbox = alice.get("INBOX", {}).get("messages", {})
+        flagged = [uid for uid, m in inbox.items() if "$ReplicaSide" in m.get("flags", [])]
+        self.t.check(len(flagged) >= 1, "pass 6: the replica's newer flags reached the master",
+                     f"{len(flagged)} INBOX messages carry $ReplicaSide")
+
     def run(self) -> None:
         s = self.step
         s("setup: users alice, bob", self.create_users)
@@ -663,6 +719,9 @@ class Scenario:
         self.sync_and_compare("pass 4 (no changes)", expect_unchanged=last)
         self.uidvalidity_stable()
         self.detects_differences()
+
+        if s("change: split brain (writes on both sides while apart)", self.split_brain):
+            self.split_brain_outcome(self.sync_and_compare("pass 6 (split brain)"))
 
 
 class _NoReplica:

@@ -118,6 +118,10 @@ public protocol MailStore: Sendable {
     /// Sets (or with a nil value removes) an annotation on a mailbox (uid nil) or message.
     func setAnnotation(_ annotation: Annotation, in name: MailboxName) async throws(MailStoreError)
     func annotations(in name: MailboxName) async throws(MailStoreError) -> [Annotation]
+    /// Sets (a value) or removes (nil) one server-level annotation (`uid` is ignored).
+    func setServerAnnotation(_ annotation: Annotation) async throws(MailStoreError)
+    /// Every server-level annotation, shared and private, ordered by entry and user.
+    func serverAnnotations() async throws(MailStoreError) -> [Annotation]
 
     // MARK: Replication (csync; see Replication.swift)
 

@@ -586,6 +586,38 @@ extension SQLiteMailStore {
         }
     }
 
+    public func setServerAnnotation(_ annotation: Annotation) async throws(MailStoreError) {
+        let now = clock()
+        try await write { db, files in
+            if let value = annotation.value {
+                try db.execute(
+                    sql: """
+                        INSERT INTO server_annotations(entry, userid, value) VALUES (?, ?, ?)
+                        ON CONFLICT(entry, userid) DO UPDATE SET value = excluded.value
+                        """,
+                    arguments: [annotation.entry, annotation.userID, Data(value)]
+                )
+            } else {
+                try db.execute(
+                    sql: "DELETE FROM server_annotations WHERE entry = ? AND userid = ?",
+                    arguments: [annotation.entry, annotation.userID]
+                )
+                guard db.changesCount > 0 else { return }
+            }
+            // Mailbox "" is the server, as in Cyrus's sync log (`ANNOTATION ""`).
+            try Self.recordChange(
+                db,
+                &files,
+                kind: .annotation,
+                user: annotation.userID.isEmpty ? nil : annotation.userID,
+                mailbox: "",
+                uniqueID: nil,
+                modSeq: nil,
+                now: now
+            )
+        }
+    }
+
     // MARK: Maintenance
 
     /// Deletes unreferenced message files and prunes the change feed. Only the serving process

@@ -340,6 +340,19 @@ public final class SQLiteMailStore: MailStore {
         }
     }
 
+    public func serverAnnotations() async throws(MailStoreError) -> [Annotation] {
+        try await read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM server_annotations ORDER BY entry, userid").map { row in
+                Annotation(
+                    uid: nil,
+                    entry: row["entry"],
+                    userID: row["userid"],
+                    value: Array(row["value"] as Data? ?? Data())
+                )
+            }
+        }
+    }
+
     public func discardStagedMessage(_ message: StagedMessage) async {
         // Only files under the staging directories are ever named by a token.
         guard !message.token.isEmpty, message.token.contains("/stage/") else { return }

@@ -137,6 +137,20 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v6-server-annotations") { db in
+            // Server-level annotations (IMAP METADATA on "", csync `ANNOTATION ""`): shared
+            // entries have userid '', private ones the user's name.
+            try db.execute(
+                sql: """
+                    CREATE TABLE server_annotations (
+                        entry TEXT NOT NULL,
+                        userid TEXT NOT NULL DEFAULT '',
+                        value BLOB NOT NULL,
+                        PRIMARY KEY (entry, userid)
+                    ) WITHOUT ROWID
+                    """
+            )
+        }
         return migrator
     }
 }

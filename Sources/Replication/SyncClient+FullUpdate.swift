@@ -24,10 +24,17 @@ extension SyncClientRunner {
             guard let status = try await apply(state, records: state.records, replica: nil, since: nil) else { return }
             throw refused(.apply(.init("MAILBOX", .kvlist([]))), status)
         }
-        guard let replica = reply.values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:)).first,
-            replica.uniqueID == state.mailbox.uniqueID
-        else {
-            throw SyncClientError(.protocolViolation, "GET FULLMAILBOX \(name): no MAILBOX with our uniqueid")
+        guard let replica = reply.values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:)).first else {
+            throw SyncClientError(.commandRefused, "GET FULLMAILBOX \(name): the reply has no MAILBOX")
+        }
+        guard replica.uniqueID == state.mailbox.uniqueID else {
+            // Two mailboxes that only share a name (made on each side independently): not
+            // something to merge. The mailbox fails; everything else goes on.
+            throw SyncClientError(
+                .commandRefused,
+                "\(name): the replica's mailbox of this name is another one (uniqueid \(replica.uniqueID), "
+                    + "ours \(state.mailbox.uniqueID)); left for an administrator"
+            )
         }
         let merge = FullMailboxMerge(master: state, replica: replica, now: client.clock())
         for decision in merge.decisions {

@@ -34,6 +34,9 @@ public enum SyncClientWork: Sendable {
     case users([UserName])
     /// `-m MAILBOX…`: these mailboxes' contents only (no renames, deletes or per-user state).
     case mailboxes([MailboxName])
+    /// `-A`: every user as ``users(_:)``, then the mailboxes outside any user (shared
+    /// folders) as ``mailboxes(_:)``, then the server-level annotations.
+    case all(users: [UserName], sharedMailboxes: [MailboxName])
 }
 
 /// Progress of a run, for a terminal.
@@ -140,6 +143,7 @@ public struct SyncClient: Sendable {
             switch work {
             case .users(let users): names = users.map(\.name)
             case .mailboxes(let mailboxes): names = mailboxes.map(\.internalName)
+            case .all(let users, let shared): names = users.map(\.name) + shared.map(\.internalName) + ["server"]
             }
             runner.report.failures = names.map { ($0, "not attempted: \(error)") }
             runner.report.commandCounts = connection.commandCounts
@@ -147,37 +151,70 @@ public struct SyncClient: Sendable {
         }
         switch work {
         case .users(let users):
-            for (index, user) in users.enumerated() {
-                if index > 0 { try await runner.restart() }
-                do {
-                    progress(.userStarted(user))
-                    try await runner.syncUser(user)
-                    runner.report.succeeded.append(user.name)
-                    progress(.userFinished(user, failure: nil))
-                } catch {
-                    runner.report.failures.append((user.name, "\(error)"))
-                    progress(.userFinished(user, failure: "\(error)"))
-                    logger.error("csync: user failed", metadata: ["user": "\(user.name)", "error": "\(error)"])
-                    if let error = error as? SyncClientError, error.isSessionFatal {
-                        for rest in users[(index + 1)...] {
-                            runner.report.failures.append((rest.name, "not attempted: \(error)"))
-                        }
-                        runner.report.commandCounts = connection.commandCounts
-                        return runner.report
-                    }
-                }
-            }
+            guard try await runUsers(users, runner: runner, progress: progress) else { return runner.report }
         case .mailboxes(let names):
+            await runMailboxes(names, runner: runner)
+        case .all(let users, let shared):
+            guard try await runUsers(users, runner: runner, progress: progress) else { return runner.report }
+            if !shared.isEmpty {
+                if !users.isEmpty { try await runner.restart() }
+                await runMailboxes(shared, runner: runner)
+            }
             do {
-                try await runner.syncMailboxes(names)
-                runner.report.succeeded.append(contentsOf: names.map(\.internalName))
+                try await runner.syncServerAnnotations()
+                runner.report.succeeded.append("server")
             } catch {
-                runner.report.failures.append((names.map(\.internalName).joined(separator: " "), "\(error)"))
+                runner.report.failures.append(("server", "\(error)"))
+                logger.error("csync: server annotations failed", metadata: ["error": "\(error)"])
             }
         }
         _ = try? await connection.send(.exit)
         runner.report.commandCounts = connection.commandCounts
         return runner.report
+    }
+}
+
+extension SyncClient {
+    /// Each user in turn, `RESTART` between them. False when the connection was lost: every
+    /// remaining user is then reported failed and the report is final.
+    private func runUsers<Input, Transport>(
+        _ users: [UserName],
+        runner: SyncClientRunner<Input, Transport>,
+        progress: @escaping @Sendable (SyncClientProgress) -> Void
+    ) async throws -> Bool {
+        for (index, user) in users.enumerated() {
+            if index > 0 { try await runner.restart() }
+            do {
+                progress(.userStarted(user))
+                try await runner.syncUser(user)
+                runner.report.succeeded.append(user.name)
+                progress(.userFinished(user, failure: nil))
+            } catch {
+                runner.report.failures.append((user.name, "\(error)"))
+                progress(.userFinished(user, failure: "\(error)"))
+                logger.error("csync: user failed", metadata: ["user": "\(user.name)", "error": "\(error)"])
+                if let error = error as? SyncClientError, error.isSessionFatal {
+                    for rest in users[(index + 1)...] {
+                        runner.report.failures.append((rest.name, "not attempted: \(error)"))
+                    }
+                    runner.report.commandCounts = runner.connection.commandCounts
+                    return false
+                }
+            }
+        }
+        return true
+    }
+
+    private func runMailboxes<Input, Transport>(
+        _ names: [MailboxName],
+        runner: SyncClientRunner<Input, Transport>
+    ) async {
+        do {
+            try await runner.syncMailboxes(names)
+            runner.report.succeeded.append(contentsOf: names.map(\.internalName))
+        } catch {
+            runner.report.failures.append((names.map(\.internalName).joined(separator: " "), "\(error)"))
+        }
     }
 }
 

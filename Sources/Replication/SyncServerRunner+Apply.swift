@@ -186,7 +186,13 @@ extension SyncServerRunner {
         do {
             let current = try await store.replicaState(of: name, records: true)
             var update = apply.update
-            update.expectedHighestModSeq = current?.mailbox.highestModSeq
+            // The state the checks below ran against: this mailbox's, or none (absent, or a
+            // same-named mailbox of another uniqueid that the store replaces only if empty).
+            if let current, current.mailbox.uniqueID == update.mailbox.uniqueID {
+                update.expectedHighestModSeq = current.mailbox.highestModSeq
+            } else {
+                update.expectedHighestModSeq = ModSeq(0)
+            }
             if apply.sinceModSeq != 0 {
                 guard let current, current.mailbox.uniqueID == update.mailbox.uniqueID,
                     current.mailbox.highestModSeq.rawValue == apply.sinceModSeq
@@ -228,7 +234,8 @@ extension SyncServerRunner {
         }
     }
 
-    /// APPLY ANNOTATION / UNANNOTATION (§3.4.10): one mailbox-level entry.
+    /// APPLY ANNOTATION / UNANNOTATION (§3.4.10): one mailbox-level entry, or with `MBOXNAME ""`
+    /// a server-level one.
     func applyAnnotation(_ payload: DList, remove: Bool) async throws(MailStoreError) {
         guard let mailbox = payload.text(for: "MBOXNAME"), let entry = payload.text(for: "ENTRY"),
             let userID = payload.text(for: "USERID")
@@ -236,8 +243,7 @@ extension SyncServerRunner {
         let value: [UInt8]? = remove ? nil : payload["VALUE"]?.bytesValue
         guard remove || value != nil else { throw MailStoreError(.invalidArgument, "ANNOTATION needs VALUE") }
         guard !mailbox.isEmpty else {
-            // Server-level annotations are not kept by Corvid yet.
-            logger.notice("csync: server annotation not stored", metadata: ["entry": "\(entry)"])
+            try await store.setServerAnnotation(Annotation(uid: nil, entry: entry, userID: userID, value: value))
             return
         }
         guard let name = try? MailboxName(internal: mailbox) else {

@@ -80,10 +80,18 @@ extension SyncServerRunner {
         }
     }
 
-    /// GET ANNOTATION name (§3.3.5): one line per mailbox-level annotation, every user's.
+    /// GET ANNOTATION name (§3.3.5): one line per mailbox-level annotation, every user's; with
+    /// `""`, the server-level ones.
     func getAnnotations(_ value: DList) async throws(MailStoreError) {
-        guard let text = value.textValue, !text.isEmpty, let name = try? MailboxName(internal: text) else { return }
-        for annotation in try await store.annotations(in: name) where annotation.uid == nil {
+        guard let text = value.textValue else { return }
+        let annotations: [Annotation]
+        if text.isEmpty {
+            annotations = try await store.serverAnnotations()
+        } else {
+            guard let name = try? MailboxName(internal: text) else { return }
+            annotations = try await store.annotations(in: name)
+        }
+        for annotation in annotations where annotation.uid == nil {
             guard let bytes = annotation.value else { continue }
             sendData(
                 "ANNOTATION",

@@ -31,7 +31,10 @@ struct Sync: AsyncParsableCommand {
     var users: [String] = []
     @Option(name: .customShort("m"), parsing: .upToNextOption, help: "Mailboxes (internal names) to replicate")
     var mailboxes: [String] = []
-    @ArgumentParser.Flag(name: .customShort("A"), help: "Replicate every user")
+    @ArgumentParser.Flag(
+        name: .customShort("A"),
+        help: "Replicate every user, every mailbox outside a user, and the server annotations"
+    )
     var allUsers = false
 
     func validate() throws {
@@ -44,7 +47,8 @@ struct Sync: AsyncParsableCommand {
         let (host, port) = try target(config)
         let work: SyncClientWork
         if allUsers {
-            work = .users(try await store.users().map(\.name))
+            let shared = try await store.mailboxes(under: nil).map(\.name).filter { $0.owner == nil }
+            work = .all(users: try await store.users().map(\.name), sharedMailboxes: shared)
         } else if !users.isEmpty {
             work = .users(try users.map { try parseUser($0) })
         } else {
@@ -80,7 +84,8 @@ struct Sync: AsyncParsableCommand {
             "corvid sync: \(report.succeeded.count) ok, \(report.failures.count) failed; "
                 + "\(report.mailboxesUpdated) of \(report.mailboxesExamined) mailboxes updated, "
                 + "\(report.recordsSent) records, \(report.messagesUploaded) messages (\(report.bytesUploaded) bytes) "
-                + "uploaded, \(report.applyCount) APPLY commands"
+                + "uploaded, \(report.messagesCopiedBack) copied back from the replica, "
+                + "\(report.applyCount) APPLY commands"
         )
         for note in report.notes { print("corvid sync: note: \(note)") }
         fflush(nil)

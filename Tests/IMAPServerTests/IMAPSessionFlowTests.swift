@@ -308,6 +308,28 @@ import Testing
         #expect(try await client.command("SETMETADATA INBOX (/bogus x)").last!.contains("BAD"))
     }
 
+    /// Server metadata (RFC 5464, mailbox ""): shared entries are set by admins and read by
+    /// everyone, private ones belong to each user.
+    @Test func serverMetadataIsSharedByAdminsAndPrivatePerUser() async throws {
+        let server = try await IMAPTestServer()
+        _ = try await server.store.createUser(try UserName("admin"), passwordVerifier: "x", quota: QuotaLimits())
+        let alice = try await server.login("alice")
+        let refused = try await alice.command("SETMETADATA \"\" (/shared/comment \"mine\")")
+        #expect(refused.last!.contains("NO [NOPERM]"), "\(refused)")
+        let admin = try await server.login("admin")
+        #expect(try await admin.command("SETMETADATA \"\" (/shared/comment \"Corvid test\")").last!.contains("OK"))
+        #expect(try await alice.command("SETMETADATA \"\" (/private/comment \"alice's\")").last!.contains("OK"))
+        let get = try await alice.command("GETMETADATA \"\" (/shared/comment /private/comment)")
+        #expect(get[0] == "* METADATA \"\" (\"/shared/comment\" \"Corvid test\" \"/private/comment\" \"alice's\")")
+        let bob = try await server.login("bob")
+        let bobs = try await bob.command("GETMETADATA \"\" (/shared/comment /private/comment)")
+        #expect(bobs[0] == "* METADATA \"\" (\"/shared/comment\" \"Corvid test\")", "alice's private entry is hers")
+        let stored = try await server.store.serverAnnotations()
+        #expect(stored.map(\.entry) == ["/comment", "/comment"] && Set(stored.map(\.userID)) == ["", "alice"])
+        #expect(try await admin.command("SETMETADATA \"\" (/shared/comment NIL)").last!.contains("OK"))
+        #expect(try await bob.command("GETMETADATA \"\" /shared/comment").count == 1)
+    }
+
     /// Cyrus's per-user \Seen: the owner's is the records' flag, every other reader has a set of
     /// their own (csync's APPLY SEEN), so one reader's reading is not another's.
     @Test func seenIsPerUserForReadersWhoAreNotTheOwner() async throws {

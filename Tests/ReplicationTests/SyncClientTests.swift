@@ -254,6 +254,83 @@ final class SyncMasterPair: Sendable {
         #expect(try await pair.master.deletedMailboxes(uniqueIDs: ["nope"]).isEmpty)
     }
 
+    /// `-A`: users, the mailboxes outside any user, and the server annotations (set, changed,
+    /// removed) all reach the replica.
+    @Test func everythingModeCarriesSharedMailboxesAndServerAnnotations() async throws {
+        let pair = try SyncMasterPair()
+        try await Self.populate(pair)
+        let shared = try MailboxName(internal: "shared.news")
+        _ = try await pair.master.createMailbox(shared, acl: nil)
+        try await pair.deliver(Self.message(9), to: [shared])
+        try await pair.master.setServerAnnotation(
+            Annotation(uid: nil, entry: "/comment", userID: "", value: Array("site".utf8))
+        )
+        try await pair.master.setServerAnnotation(
+            Annotation(uid: nil, entry: "/motd", userID: "", value: Array("hello".utf8))
+        )
+        try await pair.replica.store.setServerAnnotation(
+            Annotation(uid: nil, entry: "/stale", userID: "bob", value: Array("x".utf8))
+        )
+        let work = SyncClientWork.all(users: [try UserName("alice"), try UserName("bob")], sharedMailboxes: [shared])
+        let report = try await pair.sync(work)
+        #expect(report.failures.isEmpty, "\(report.failures)")
+        #expect(report.succeeded == ["alice", "bob", "shared.news", "server"])
+        #expect(try await pair.replica.store.records(in: shared, includeExpunged: false).count == 1)
+        let values = { (store: SQLiteMailStore) in
+            try await store.serverAnnotations().map {
+                "\($0.entry)/\($0.userID)=\(String(decoding: $0.value ?? [], as: UTF8.self))"
+            }
+        }
+        #expect(try await values(pair.replica.store) == ["/comment/=site", "/motd/=hello"])
+        try await pair.master.setServerAnnotation(Annotation(uid: nil, entry: "/motd", userID: "", value: nil))
+        try await pair.master.setServerAnnotation(
+            Annotation(uid: nil, entry: "/comment", userID: "", value: Array("site 2".utf8))
+        )
+        let second = try await pair.sync(work)
+        #expect(second.commandCounts["APPLY ANNOTATION"] == 1 && second.commandCounts["APPLY UNANNOTATION"] == 1)
+        #expect(try await values(pair.replica.store) == ["/comment/=site 2"])
+        let third = try await pair.sync(work)
+        #expect(third.applyCount == 0, "\(third.commandCounts)")
+    }
+
+    /// A user made independently on both sides: an empty replica INBOX of another uniqueid is
+    /// replaced (as in Cyrus); a non-empty one is left alone, that user fails with the reason,
+    /// and the rest of the run (other users, server annotations) goes on.
+    @Test func aSameNamedMailboxOfAnotherUniqueIDFailsOnlyItsUser() async throws {
+        let pair = try SyncMasterPair()
+        try await Self.populate(pair)
+        for name in ["carol", "dave"] {
+            _ = try await pair.master.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
+            _ = try await pair.replica.store.createUser(try UserName(name), passwordVerifier: "x", quota: QuotaLimits())
+        }
+        for (store, user, n) in [(pair.master, "carol", 7), (pair.replica.store, "dave", 8)] {
+            let target = DeliveryTarget(mailbox: .inbox(of: try UserName(user)), flags: FlagSet(), internalDate: 1)
+            for result in await store.deliver(try await Self.staged(store, Self.message(n)), to: [target]) {
+                _ = try result.get()
+            }
+        }
+        try await pair.master.setServerAnnotation(Annotation(uid: nil, entry: "/motd", userID: "", value: [0x41]))
+        let users = ["alice", "carol", "dave"].map { try! UserName($0) }
+        let report = try await pair.sync(.all(users: users, sharedMailboxes: []))
+        #expect(report.succeeded == ["alice", "carol", "server"], "\(report.failures)")
+        #expect(report.failures.map(\.name) == ["dave"])
+        #expect(report.failures.first?.reason.contains("IMAP_MAILBOX_MOVED") == true, "\(report.failures)")
+        let carol = try await pair.replica.store.mailbox(.inbox(of: try UserName("carol")))
+        let ours = try await pair.master.mailbox(.inbox(of: try UserName("carol")))
+        #expect(carol?.uniqueID == ours?.uniqueID && carol?.messageCount == 1, "the empty one was replaced")
+        #expect(
+            try await pair.replica.store.records(in: .inbox(of: try UserName("dave")), includeExpunged: false).count
+                == 1
+        )
+        #expect(try await pair.replica.store.serverAnnotations().count == 1)
+    }
+
+    static func staged(_ store: SQLiteMailStore, _ text: String) async throws -> StagedMessage {
+        let writer = try await store.beginMessage()
+        try await writer.write(ByteBuffer(string: text))
+        return try await writer.finish()
+    }
+
     @Test func aRefusedLoginFailsEveryUserByName() async throws {
         let pair = try SyncMasterPair()
         try await Self.populate(pair)

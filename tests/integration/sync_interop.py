@@ -169,7 +169,7 @@ class CorvidPeer:
 
     def start(self, probe_sync: bool = True) -> None:
         os.makedirs(self.server.workdir, exist_ok=True)
-        self.server.add_user(ADMIN, ADMIN_PASSWORD)
+        self.server.add_user(ADMIN, ADMIN_PASSWORD, inbox=False)  # an admin account, no mail
         self.server.start()
         if not probe_sync:
             return
@@ -244,6 +244,14 @@ class CorvidPeer:
             outputs.append(f"$ corvid sync -u {user}: exit {result.returncode}\n{text[-1500:]}")
             ok = ok and result.returncode == 0
         return ok, "\n".join(outputs)
+
+
+    def sync_all(self, replica) -> tuple[bool, str]:
+        """`corvid sync -A`: every user, shared mailboxes, server annotations."""
+        host, port = replica.sync_address
+        result = self.server.cli("sync", "-S", f"{host}:{port}", "-A", timeout=600)
+        text = (result.stdout + result.stderr).decode("utf-8", "replace")
+        return result.returncode == 0, f"$ corvid sync -A: exit {result.returncode}\n{text[-1500:]}"
 
 
 PEERS = {"cyrus": CyrusPeer, "corvid": CorvidPeer}
@@ -722,6 +730,27 @@ class Scenario:
 
         if s("change: split brain (writes on both sides while apart)", self.split_brain):
             self.split_brain_outcome(self.sync_and_compare("pass 6 (split brain)"))
+        if hasattr(self.m, "sync_all"):
+            self.server_metadata()
+
+    def server_metadata(self) -> None:
+        """`corvid sync -A` carries server-level METADATA (csync `ANNOTATION ""`): set by an
+        admin on the master, readable by a user on the replica."""
+        value = "server note " + str(self.counter)
+        if not self.step("change: server METADATA /shared/comment on the master", self.as_admin,
+                         lambda c: cmd(c, b"SETMETADATA", quote(""), f'(/shared/comment "{value}")'.encode())):
+            return
+        ok, detail = self.m.sync_all(self.r)
+        self.t.check(ok, "pass 7: corvid sync -A succeeds", detail)
+        conn = self.r.imap("alice")
+        try:
+            lines = cmd(conn, b"GETMETADATA", quote(""), b"/shared/comment")
+        finally:
+            conn.logout()
+        def flat(item) -> list[bytes]:
+            return [item] if isinstance(item, bytes) else [b for part in item for b in flat(part)]
+        text = b" ".join(flat(lines)).decode("utf-8", "replace")
+        self.t.check(value in text, "pass 7: the replica serves the master's server METADATA", f"replica said {text!r}")
 
 
 class _NoReplica:

@@ -3,9 +3,9 @@ import MailCore
 import MailStore
 import NIOCore
 
-/// GETMETADATA and SETMETADATA on mailboxes (RFC 5464), kept as the store's annotations the
-/// way Cyrus keeps them: `/shared/X` is entry `/X` with no user, `/private/X` is entry `/X`
-/// for the user.
+/// GETMETADATA and SETMETADATA on mailboxes and on the server (RFC 5464), kept as the store's
+/// annotations the way Cyrus keeps them: `/shared/X` is entry `/X` with no user, `/private/X`
+/// is entry `/X` for the user.
 extension IMAPSessionRunner {
     /// Named limits.
     static var maxMetadataValueSize: Int { 64 * 1024 }
@@ -23,21 +23,29 @@ extension IMAPSessionRunner {
     }
 
     func getMetadata(_ argument: MailboxArgument, options: MetadataOptions, entries: [String]) async -> Completion {
-        if argument.bytes.isEmpty {
-            // Server annotations are not kept; the answer is an empty set.
-            return .ok("GETMETADATA completed")
-        }
-        let mailbox: Mailbox
-        switch await visibleMailbox(argument) {
-        case .failure(let completion): return completion
-        case .success(let found): mailbox = found
-        }
-        if let refusal = require("r", on: mailbox) ?? nil, !access.has("l", on: mailbox) { return refusal }
+        // "" names the server (RFC 5464 §4.2): readable by every user, private entries per user.
         let stored: [Annotation]
-        do {
-            stored = try await store.annotations(in: mailbox.name).filter { $0.uid == nil }
-        } catch {
-            return Completion(error)
+        let clientName: String
+        if argument.bytes.isEmpty {
+            clientName = ""
+            do {
+                stored = try await store.serverAnnotations()
+            } catch {
+                return Completion(error)
+            }
+        } else {
+            let mailbox: Mailbox
+            switch await visibleMailbox(argument) {
+            case .failure(let completion): return completion
+            case .success(let found): mailbox = found
+            }
+            if let refusal = require("r", on: mailbox) ?? nil, !access.has("l", on: mailbox) { return refusal }
+            clientName = namespaceMap.clientName(for: mailbox.name)
+            do {
+                stored = try await store.annotations(in: mailbox.name).filter { $0.uid == nil }
+            } catch {
+                return Completion(error)
+            }
         }
         var found: [(String, [UInt8])] = []
         var longest = 0
@@ -67,7 +75,7 @@ extension IMAPSessionRunner {
         }
         if !found.isEmpty {
             var line = ByteBuffer()
-            line.writeString("* METADATA \(quotedName(namespaceMap.clientName(for: mailbox.name))) (")
+            line.writeString("* METADATA \(quotedName(clientName)) (")
             for (index, item) in found.enumerated() {
                 if index > 0 { line.writeString(" ") }
                 IMAPWriter.writeString(Array(item.0.utf8), into: &line)
@@ -82,7 +90,7 @@ extension IMAPSessionRunner {
     }
 
     func setMetadata(_ argument: MailboxArgument, entries: [MetadataEntry]) async -> Completion {
-        if argument.bytes.isEmpty { return .no("Server annotations are not supported", .noPerm) }
+        if argument.bytes.isEmpty { return await setServerMetadata(entries) }
         let mailbox: Mailbox
         switch await visibleMailbox(argument) {
         case .failure(let completion): return completion
@@ -104,6 +112,32 @@ extension IMAPSessionRunner {
                 return .no("Too many entries", .other("METADATA TOOMANY"))
             }
             for annotation in annotations { try await store.setAnnotation(annotation, in: mailbox.name) }
+            return .ok("SETMETADATA completed")
+        } catch {
+            return Completion(error)
+        }
+    }
+
+    /// Server entries (RFC 5464 §4.3 with mailbox ""): `/shared/` ones only by admins, as in
+    /// Cyrus; `/private/` ones by each user for themselves.
+    private func setServerMetadata(_ entries: [MetadataEntry]) async -> Completion {
+        var annotations: [Annotation] = []
+        for entry in entries {
+            guard let key = annotationKey(entry.name) else { return .bad("Invalid entry name \(entry.name)") }
+            if key.userID.isEmpty && !access.isAdmin {
+                return .no("Only administrators may set shared server metadata", .noPerm)
+            }
+            if let value = entry.value, value.count > Self.maxMetadataValueSize {
+                return .no("Value too large", .other("METADATA MAXSIZE \(Self.maxMetadataValueSize)"))
+            }
+            annotations.append(Annotation(uid: nil, entry: key.entry, userID: key.userID, value: entry.value))
+        }
+        do {
+            let existing = try await store.serverAnnotations().count
+            if existing + annotations.count > Self.maxMetadataEntriesPerMailbox {
+                return .no("Too many entries", .other("METADATA TOOMANY"))
+            }
+            for annotation in annotations { try await store.setServerAnnotation(annotation) }
             return .ok("SETMETADATA completed")
         } catch {
             return Completion(error)

@@ -140,6 +140,20 @@ public enum CorvidServer {
             announce("sync  listening on \(address) (csync replica, Cyrus sync_server compatible)")
             services.append(service)
         }
+        if config.syncLog {
+            services.append(
+                RollingReplicationService(
+                    store: store,
+                    channels: config.syncChannels,
+                    repeatInterval: config.syncRepeatInterval,
+                    reconnectMaxWait: config.syncReconnectMaxWait,
+                    clock: SQLiteMailStore.systemTime
+                )
+            )
+            for channel in config.syncChannels {
+                announce("sync  rolling replication, channel \(channel.name) → \(channel.host):\(channel.port)")
+            }
+        }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
         announce(
             "data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)"

@@ -200,6 +200,34 @@ final class ReplicaLink: SyncClientConnector {
         await Self.stop(task)
     }
 
+    @Test func quotaSeenSubscriptionsAndUserDeletionFollow() async throws {
+        let pair = try SyncMasterPair()
+        try await SyncClientTests.populate(pair)
+        _ = try await pair.master.createUser(try UserName("carol"), passwordVerifier: "x", quota: QuotaLimits())
+        let link = ReplicaLink(replica: pair.replica)
+        let task = Self.start(pair.master, link)
+        try await Self.converge(pair, users: Self.users + ["carol"])
+        try await Self.caughtUp(pair.master)
+        let bob = try UserName("bob")
+        let inbox = try #require(try await pair.master.mailbox(Self.alice))
+        let seen = SeenState(lastRead: 1_700_000_200, lastUID: 5, lastChange: 1_700_000_200, seenUIDs: "1:4")
+        try await pair.master.setSeenState(seen, of: bob, mailboxUniqueID: inbox.uniqueID)
+        try await pair.master.setQuota("user.alice", limits: QuotaLimits(storageKiB: 5_000, messages: 50))
+        try await pair.master.unsubscribe(bob, from: Self.alice)
+        try await pair.master.subscribe(bob, to: SyncClientTests.folder("Sent"))
+        try await pair.master.deleteUser(try UserName("carol"))
+        try await Self.caughtUp(pair.master)
+        let replica = pair.replica.store
+        #expect(try await replica.seenState(of: bob, mailboxUniqueID: inbox.uniqueID)?.seenUIDs == "1:4")
+        let quota = try await replica.quotaRoot("user.alice")
+        #expect(quota?.storageLimitKiB == 5_000)
+        #expect(quota?.messageLimit == 50)
+        #expect(try await replica.subscriptions(of: bob) == [SyncClientTests.folder("Sent")])
+        #expect(try await replica.mailboxes(under: .inbox(of: try UserName("carol"))).isEmpty)
+        try await Self.converge(pair)
+        await Self.stop(task)
+    }
+
     @Test func aReplicaAbsentAtStartIsCaughtUpWhenItComes() async throws {
         let pair = try SyncMasterPair()
         try await SyncClientTests.populate(pair)

@@ -7,8 +7,9 @@ The master runs with `sync_log: 1` and `sync_host` pointing at the replica's `sy
   2. More deliveries, a folder created, an APPEND and flag changes over IMAP on the master: the
      replica follows within seconds (time to the first converged snapshot is printed).
   3. The replica is SIGKILLed; mail keeps arriving at the master; the replica is restarted and
-     converges with no command from anyone.
-  4. `corvid sync status` on the master reports the channel with no backlog and nothing
+     converges with no command from anyone. Then the master is SIGKILLed right after
+     acknowledged deliveries and restarted: nothing is lost.
+  4. /metrics has the channel's gauges; `corvid sync status` on the master reports the channel with no backlog and nothing
      quarantined; both servers stop cleanly on SIGTERM and `corvid check` passes on both.
 Convergence is checked by snapshotting both servers over IMAP (store_snapshot.py) and diffing.
 
@@ -26,6 +27,7 @@ import sys
 import tempfile
 import time
 import traceback
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corvid_harness import (  # noqa: E402
@@ -165,7 +167,27 @@ def main() -> int:
         messages = sum(len(f.get("messages", {})) for u in final["users"].values() for f in u["folders"].values())
         tally.check(messages >= 35, f"every delivered message is there ({summary(final)})")
 
-        # 4. Status, clean stops, healthy stores.
+        # 3b. The master is SIGKILLed right after deliveries it acknowledged; restarted, it
+        # resumes from its durable cursor and the replica gets every acknowledged message.
+        for n in range(35, 45):
+            deliver(master, USERS[n % 2], n)
+        master.kill()
+        master.start()
+        ok, seconds, problems = wait_converged(master, replica)
+        tally.check(ok, f"master SIGKILLed after acknowledging: converges after its restart ({seconds:.1f}s)",
+                    "\n".join(problems[:20]))
+        state = snap(replica)
+        count = sum(len(f.get("messages", {})) for u in state["users"].values() for f in u["folders"].values())
+        tally.check(count == messages + 10, f"the replica has every acknowledged message ({summary(state)})")
+
+        # 4. Metrics, status, clean stops, healthy stores.
+        with urllib.request.urlopen(f"http://{HOST}:{master.http_port}/metrics", timeout=30) as response:
+            metrics = response.read().decode("utf-8", "replace")
+        wanted = ['corvid_sync_backlog_entries{channel="default"} 0', 'corvid_sync_quarantined_items{channel="default"} 0',
+                  'corvid_sync_lag_seconds{channel="default"}', 'corvid_sync_last_success_timestamp_seconds{channel="default"}']
+        missing = [line for line in wanted if line not in metrics]
+        tally.check(not missing, "/metrics has the channel's backlog, lag, last success and quarantined items",
+                    f"missing {missing}:\n" + "\n".join(l for l in metrics.splitlines() if "corvid_sync" in l))
         status = master.cli("sync", "status", timeout=60)
         text = (status.stdout + status.stderr).decode("utf-8", "replace")
         tally.check(status.returncode == 0 and "channel default" in text and "backlog 0 changes" in text
@@ -188,7 +210,8 @@ def main() -> int:
         else:
             master.cleanup(keep=False)
             replica.cleanup(keep=False)
-            os.rmdir(scratch) if os.path.isdir(scratch) and not os.listdir(scratch) else None
+            if os.path.isdir(scratch) and not os.listdir(scratch):
+                os.rmdir(scratch)
     return tally.finish()
 
 

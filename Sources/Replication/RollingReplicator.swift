@@ -246,9 +246,17 @@ final class RollingReplicatorDriver {
         }
 
         private func lost(_ error: any Error) -> Action {
-            let code = (error as? SyncClientError)?.code.rawValue ?? "connectionClosed"
-            driver.metrics.failed(code)
-            driver.logger.warning("csync: session lost; the batch will be done again", metadata: ["error": "\(error)"])
+            if Task.isCancelled {
+                // Shutdown interrupted the batch: it is done again at the next start.
+                driver.logger.debug("csync: batch interrupted by shutdown", metadata: ["error": "\(error)"])
+            } else {
+                let code = (error as? SyncClientError)?.code.rawValue ?? "connectionClosed"
+                driver.metrics.failed(code)
+                driver.logger.warning(
+                    "csync: session lost; the batch will be done again",
+                    metadata: ["error": "\(error)"]
+                )
+            }
             return driver.machine.connectionLost(now: driver.now())
         }
     }

@@ -85,6 +85,18 @@ public struct CorvidConfig: Sendable, Equatable {
     public var syncAuthName: String? = nil
     /// `sync_password`: that admin's password. Never logged or printed.
     public var syncPassword: String? = nil
+    /// `sync_log`: `corvid serve` replicates continuously to every channel (rolling
+    /// replication), following the change feed.
+    public var syncLog: Bool = false
+    /// The rolling-replication channels: with `sync_log_channels` unset, one (`default`) from
+    /// `sync_host` …; else one per listed name, `""` being that default channel.
+    public var syncChannels: [SyncChannelConfig] = []
+    /// `sync_repeat_interval`: seconds a rolling channel waits before looking at the feed again
+    /// when nothing woke it (default 0.1; Cyrus 1).
+    public var syncRepeatInterval: Double = 0.1
+    /// `sync_reconnect_maxwait`: the longest wait, in seconds, between attempts to reach an
+    /// absent replica (default 20, as Cyrus).
+    public var syncReconnectMaxWait: Double = 20
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -124,6 +136,16 @@ public struct CorvidConfig: Sendable, Equatable {
         ("sync_port", "replica csync port when sync_host has none (default 2005)"),
         ("sync_authname", "replica admin user `corvid sync` authenticates as"),
         ("sync_password", "password of sync_authname (never logged)"),
+        ("sync_log", "replicate continuously (rolling replication) to sync_host and each channel (default no)"),
+        (
+            "sync_log_channels",
+            "rolling channels, each with CHANNEL_sync_host, _sync_port, _sync_authname, _sync_password"
+        ),
+        (
+            "sync_repeat_interval",
+            "longest wait before a rolling channel looks for changes: 100ms, 0.5, 1s (default 100ms)"
+        ),
+        ("sync_reconnect_maxwait", "longest wait between attempts to reach an absent replica: 20, 1m (default 20s)"),
         ("poptimeout", "minutes before an idle POP3 session is closed; at least 10 (default 10)"),
         ("popminpoll", "minimum time between POP3 logins to a maildrop, minutes or with s/m/h/d (default 0)"),
         ("poppollpadding", "early POP3 polls a client may bank against popminpoll (default 1)"),
@@ -246,7 +268,16 @@ public struct CorvidConfig: Sendable, Equatable {
         config.syncPort = try reader.integer("sync_port", range: 1...65535) ?? 2005
         config.syncAuthName = reader.string("sync_authname")
         config.syncPassword = reader.string("sync_password")
-        let known = Set(knownKeys.map(\.key))
+        config.syncLog = try reader.bool("sync_log") ?? false
+        config.syncRepeatInterval = try reader.seconds("sync_repeat_interval", range: 0.001...3_600) ?? 0.1
+        config.syncReconnectMaxWait = try reader.seconds("sync_reconnect_maxwait", range: 0.01...86_400) ?? 20
+        config.syncChannels = try reader.syncChannels(defaultPort: config.syncPort, required: config.syncLog)
+        let channelKeys = Set(
+            config.syncChannels.filter { $0.name != SyncChannelConfig.defaultName }.flatMap { channel in
+                ["sync_host", "sync_port", "sync_authname", "sync_password"].map { "\(channel.name)_\($0)" }
+            }
+        )
+        let known = Set(knownKeys.map(\.key)).union(channelKeys)
         for key in values.keys.sorted() where !known.contains(key) && !key.hasPrefix("partition-") {
             config.warnings.append("unknown config key '\(key)' (line \(values[key]!.line)) ignored")
         }
@@ -266,6 +297,41 @@ public enum ListenAddress: Sendable, Equatable, CustomStringConvertible {
         case .tcp(let host, let port): host.contains(":") ? "[\(host)]:\(port)" : "\(host):\(port)"
         case .unix(let path): path
         }
+    }
+}
+
+/// One rolling-replication channel's replica (`sync_host` … or `CHANNEL_sync_host` …).
+public struct SyncChannelConfig: Sendable, Equatable {
+    /// The channel's name; ``defaultName`` for the one the plain `sync_*` keys configure.
+    public var name: String
+    public var host: String
+    public var port: Int
+    public var authName: String?
+    /// Never logged or printed.
+    public var password: String?
+
+    public init(name: String, host: String, port: Int, authName: String?, password: String?) {
+        self.name = name
+        self.host = host
+        self.port = port
+        self.authName = authName
+        self.password = password
+    }
+
+    /// The name of the channel `sync_host` configures (`""` in `sync_log_channels`).
+    public static let defaultName = "default"
+
+    /// `host`, `host:port` or `[v6]:port`, with `defaultPort` when none is given; nil if bad.
+    public static func split(_ text: String, defaultPort: Int) -> (host: String, port: Int)? {
+        guard let colon = text.lastIndex(of: ":"), !text.hasPrefix("[") || text[..<colon].hasSuffix("]") else {
+            return text.isEmpty || text.hasPrefix("[") ? nil : (text, defaultPort)
+        }
+        if !text.hasPrefix("["), text[..<colon].contains(":") { return (text, defaultPort) }  // bare IPv6
+        let host = String(text[..<colon].filter { $0 != "[" && $0 != "]" })
+        guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), !host.isEmpty else {
+            return nil
+        }
+        return (host, port)
     }
 }
 
@@ -330,6 +396,73 @@ private struct KeyReader {
             throw fail(key, "must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(seconds)")
         }
         return seconds
+    }
+
+    /// A duration that may be under a second: seconds (`0.1`, `2`), or with a suffix `ms`,
+    /// `s`, `m` or `h` (`100ms`, `20s`, `1m`); the result is in seconds.
+    func seconds(_ key: String, range: ClosedRange<Double>) throws(ConfigError) -> Double? {
+        guard let value = string(key)?.lowercased() else { return nil }
+        var digits = Substring(value)
+        var multiplier = 1.0
+        for (suffix, factor) in [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3_600)] where digits.hasSuffix(suffix) {
+            multiplier = factor
+            digits = digits.dropLast(suffix.count)
+            break
+        }
+        guard let number = Double(digits), number.isFinite, number >= 0 else {
+            throw fail(key, "expected a duration such as 100ms, 0.5, 20s or 1m, got '\(value)'")
+        }
+        let seconds = number * multiplier
+        guard range.contains(seconds) else {
+            throw fail(key, "must be between \(range.lowerBound) and \(range.upperBound) seconds, got \(seconds)")
+        }
+        return seconds
+    }
+
+    /// The rolling-replication channels (`sync_log_channels`; Cyrus's `sync_get_config`: a
+    /// channel's `CHANNEL_sync_*` key, else the plain `sync_*` one). With `required`, each must
+    /// have a host.
+    func syncChannels(defaultPort: Int, required: Bool) throws(ConfigError) -> [SyncChannelConfig] {
+        var names: [String] = [SyncChannelConfig.defaultName]
+        if let list = string("sync_log_channels") {
+            names = []
+            for token in list.split(whereSeparator: { $0 == " " || $0 == "," || $0 == "\t" }) {
+                let name = token == "\"\"" ? SyncChannelConfig.defaultName : String(token)
+                if token != "\"\"" && name == SyncChannelConfig.defaultName {
+                    throw fail("sync_log_channels", "'default' names the unnamed channel; write \"\" for it")
+                }
+                guard name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "_" || $0 == "-" }) else {
+                    throw fail("sync_log_channels", "channel names are letters, digits, _ and -, got '\(name)'")
+                }
+                if !names.contains(name) { names.append(name) }
+            }
+        }
+        var channels: [SyncChannelConfig] = []
+        for name in names {
+            func key(_ base: String) -> String {
+                let own = name == SyncChannelConfig.defaultName ? base : "\(name)_\(base)"
+                return string(own) == nil ? base : own
+            }
+            guard let hostText = string(key("sync_host")) else {
+                guard required else { continue }
+                let own = name == SyncChannelConfig.defaultName ? "sync_host" : "\(name)_sync_host"
+                throw fail(own, "is required with sync_log (the replica of channel \(name))")
+            }
+            let port = try integer(key("sync_port"), range: 1...65535) ?? defaultPort
+            guard let (host, hostPort) = SyncChannelConfig.split(hostText, defaultPort: port) else {
+                throw fail(key("sync_host"), "expected host or host:port, got '\(hostText)'")
+            }
+            channels.append(
+                SyncChannelConfig(
+                    name: name,
+                    host: host,
+                    port: hostPort,
+                    authName: string(key("sync_authname")),
+                    password: string(key("sync_password"))
+                )
+            )
+        }
+        return channels
     }
 
     func quota(_ key: String) throws(ConfigError) -> Int64? {

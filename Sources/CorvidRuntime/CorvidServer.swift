@@ -140,6 +140,20 @@ public enum CorvidServer {
             announce("sync  listening on \(address) (csync replica, Cyrus sync_server compatible)")
             services.append(service)
         }
+        if config.syncLog {
+            services.append(
+                RollingReplicationService(
+                    store: store,
+                    channels: config.syncChannels,
+                    repeatInterval: config.syncRepeatInterval,
+                    reconnectMaxWait: config.syncReconnectMaxWait,
+                    clock: SQLiteMailStore.systemTime
+                )
+            )
+            for channel in config.syncChannels {
+                announce("sync  rolling replication, channel \(channel.name) → \(channel.host):\(channel.port)")
+            }
+        }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
         announce(
             "data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)"
@@ -310,7 +324,38 @@ public enum CorvidServer {
         let mailboxes = (try? await store.mailboxes(under: nil).count) ?? -1
         lines.append("")
         lines.append("store: \(users) users, \(mailboxes) mailboxes")
+        if config.syncLog { lines += await replicationStatus(config: config, store: store) }
         return lines.joined(separator: "\n") + "\n"
+    }
+
+    /// Each rolling channel: backlog, lag, last success, and its failing items with reasons.
+    static func replicationStatus(config: CorvidConfig, store: SQLiteMailStore) async -> [String] {
+        var lines = ["", "replication (sync_log):"]
+        let now = SQLiteMailStore.systemTime()
+        let failures = (try? await store.replicationFailures(channel: nil)) ?? []
+        for channel in config.syncChannels {
+            let cursor = try? await store.replicationCursor(channel.name)
+            guard let feed = try? await store.changeFeedPosition(after: cursor?.sequence ?? 0) else { continue }
+            var line = "  \(channel.name) → \(channel.host):\(channel.port): "
+            if let cursor {
+                let lag = feed.oldestPendingTime.map { max(0, now - $0) } ?? 0
+                line += "backlog \(max(0, feed.newest - cursor.sequence)), lag \(Int(lag.rounded()))s"
+                if let last = cursor.lastSuccess { line += ", last success \(Int((now - last).rounded()))s ago" }
+            } else {
+                line += "not caught up yet (first full sync pending)"
+            }
+            let own = failures.filter { $0.channel == channel.name }
+            let quarantined = own.filter(\.quarantined).count
+            line += ", \(quarantined) quarantined, \(own.count - quarantined) retrying"
+            lines.append(line)
+            for failure in own {
+                lines.append(
+                    "    \(failure.quarantined ? "QUARANTINED" : "retrying") \(failure.item) "
+                        + "(\(failure.failures) failures): \(failure.reason)"
+                )
+            }
+        }
+        return lines
     }
 }
 

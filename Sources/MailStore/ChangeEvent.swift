@@ -16,6 +16,9 @@ public struct ChangeEvent: Hashable, Sendable {
     public var user: String?
     public var mailbox: String?
     public var mailboxUniqueID: String?
+    /// For ``Kind/mailboxRename``: the mailbox's name before the rename (rolling replication
+    /// keeps both names in one batch so the replica renames rather than recreates).
+    public var previousMailbox: String?
     public var kind: Kind
     public var modSeq: ModSeq?
     public var time: UnixTime
@@ -27,7 +30,8 @@ public struct ChangeEvent: Hashable, Sendable {
         mailboxUniqueID: String?,
         kind: Kind,
         modSeq: ModSeq?,
-        time: UnixTime
+        time: UnixTime,
+        previousMailbox: String? = nil
     ) {
         self.sequence = sequence
         self.user = user
@@ -36,5 +40,6 @@ public struct ChangeEvent: Hashable, Sendable {
         self.kind = kind
         self.modSeq = modSeq
         self.time = time
+        self.previousMailbox = previousMailbox
     }
 }

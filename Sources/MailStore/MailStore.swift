@@ -160,6 +160,24 @@ public protocol MailStore: Sendable {
     func changes(after sequence: Int64, limit: Int) async throws(MailStoreError) -> [ChangeEvent]
     /// Changes committed by this process from now on, pushed as they commit.
     func changeNotifications() -> AsyncStream<ChangeEvent>
+    /// The feed's newest sequence and how far it has been pruned; with `after`, also when the
+    /// oldest change after that sequence was committed (a channel's lag).
+    func changeFeedPosition(after sequence: Int64?) async throws(MailStoreError) -> ChangeFeedPosition
+
+    // MARK: Rolling replication channels (see ReplicationChannelState.swift)
+
+    /// A channel's durable cursor, nil if the channel has never replicated anything.
+    func replicationCursor(_ channel: String) async throws(MailStoreError) -> ReplicationCursor?
+    /// Every channel's cursor, sorted by channel.
+    func replicationCursors() async throws(MailStoreError) -> [ReplicationCursor]
+    /// Commits a batch's outcome in one transaction: the cursor (created if needed), failed
+    /// items upserted, succeeded items' failures removed.
+    func recordReplicationProgress(_ progress: ReplicationProgress) async throws(MailStoreError)
+    /// Failed and quarantined items of a channel (every channel when nil), sorted.
+    func replicationFailures(channel: String?) async throws(MailStoreError) -> [ReplicationFailure]
+    /// Makes matching failed items due at once with a fresh retry ladder (`corvid sync retry`):
+    /// items named `name` of any kind, on `channel` or every channel. Returns how many.
+    func retryReplicationItems(named name: String, channel: String?) async throws(MailStoreError) -> Int
 }
 
 extension MailStore {

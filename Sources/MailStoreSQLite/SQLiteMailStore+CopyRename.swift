@@ -179,7 +179,8 @@ extension SQLiteMailStore {
                     mailboxID: id,
                     mailbox: renamed,
                     modseq: modseq,
-                    now: now
+                    now: now,
+                    previousName: oldName
                 )
             }
             for root in roots { try Self.recomputeQuotaUsage(db, root) }

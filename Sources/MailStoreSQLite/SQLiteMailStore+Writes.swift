@@ -262,7 +262,8 @@ extension SQLiteMailStore {
         mailboxID: Int64,
         mailbox: Mailbox,
         modseq: ModSeq,
-        now: UnixTime
+        now: UnixTime,
+        previousName: String? = nil
     ) throws {
         try db.cachedStatement(sql: "UPDATE mailboxes SET highestmodseq = ? WHERE id = ?")
             .execute(arguments: [Int64(modseq.rawValue), mailboxID])
@@ -274,7 +275,8 @@ extension SQLiteMailStore {
             mailbox: mailbox.name.internalName,
             uniqueID: mailbox.uniqueID,
             modSeq: modseq,
-            now: now
+            now: now,
+            previousName: previousName
         )
     }
 
@@ -640,10 +642,7 @@ extension SQLiteMailStore {
                 files.blobsToRemove.append((guid, row["partition"]))
                 removed += 1
             }
-            try db.execute(
-                sql: "DELETE FROM changes WHERE seq <= (SELECT MAX(seq) FROM changes) - ?",
-                arguments: [retention]
-            )
+            try Self.pruneChanges(db, retention: retention)
             return removed
         }
     }

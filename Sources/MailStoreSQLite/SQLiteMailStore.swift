@@ -144,13 +144,14 @@ public final class SQLiteMailStore: MailStore {
         mailbox: String?,
         uniqueID: String?,
         modSeq: ModSeq?,
-        now: UnixTime
+        now: UnixTime,
+        previousName: String? = nil
     ) throws {
         let statement = try db.cachedStatement(
-            sql: "INSERT INTO changes(user, mailbox, uniqueid, kind, modseq, at) VALUES (?, ?, ?, ?, ?, ?)"
+            sql: "INSERT INTO changes(user, mailbox, uniqueid, kind, modseq, at, oldname) VALUES (?, ?, ?, ?, ?, ?, ?)"
         )
         try statement.execute(arguments: [
-            user, mailbox, uniqueID, kind.rawValue, modSeq.map { Int64($0.rawValue) }, now,
+            user, mailbox, uniqueID, kind.rawValue, modSeq.map { Int64($0.rawValue) }, now, previousName,
         ])
         files.events.append(
             ChangeEvent(
@@ -160,7 +161,8 @@ public final class SQLiteMailStore: MailStore {
                 mailboxUniqueID: uniqueID,
                 kind: kind,
                 modSeq: modSeq,
-                time: now
+                time: now,
+                previousMailbox: previousName
             )
         )
     }
@@ -181,7 +183,8 @@ public final class SQLiteMailStore: MailStore {
                     mailboxUniqueID: row["uniqueid"],
                     kind: ChangeEvent.Kind(rawValue: row["kind"]) ?? .mailboxMeta,
                     modSeq: (row["modseq"] as Int64?).map { ModSeq(UInt64($0)) },
-                    time: row["at"]
+                    time: row["at"],
+                    previousMailbox: row["oldname"]
                 )
             }
         }

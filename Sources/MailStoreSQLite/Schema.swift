@@ -137,7 +137,36 @@ enum Schema {
                     """
             )
         }
-        migrator.registerMigration("v6-server-annotations") { db in
+        migrator.registerMigration("v6-replication-channels") { db in
+            // Rolling replication (docs/architecture.md §6): the change feed is the replication
+            // log. Each channel keeps its cursor (the last sequence it replicated); items that
+            // fail are retried, then quarantined, here, so nothing is forgotten across restarts.
+            // A rename's change row also carries the old name, so a batch can rename on the
+            // replica instead of recreating.
+            try db.execute(
+                sql: """
+                    ALTER TABLE changes ADD COLUMN oldname TEXT;
+                    CREATE TABLE sync_channels (
+                        channel TEXT PRIMARY KEY NOT NULL,
+                        seq INTEGER NOT NULL,
+                        last_success REAL
+                    ) WITHOUT ROWID;
+                    CREATE TABLE sync_failures (
+                        channel TEXT NOT NULL,
+                        kind TEXT NOT NULL,
+                        name TEXT NOT NULL,
+                        reason TEXT NOT NULL,
+                        failures INTEGER NOT NULL,
+                        quarantined INTEGER NOT NULL DEFAULT 0,
+                        first_failure REAL NOT NULL,
+                        last_failure REAL NOT NULL,
+                        next_retry REAL NOT NULL,
+                        PRIMARY KEY (channel, kind, name)
+                    ) WITHOUT ROWID;
+                    """
+            )
+        }
+        migrator.registerMigration("v7-server-annotations") { db in
             // Server-level annotations (IMAP METADATA on "", csync `ANNOTATION ""`): shared
             // entries have userid '', private ones the user's name.
             try db.execute(

@@ -17,8 +17,10 @@ struct Sync: AsyncParsableCommand {
         discussion: """
             Connects to sync_host (or -S), authenticates as sync_authname with sync_password, \
             uses COMPRESS DEFLATE when offered, and sends what differs. Exit status 1 names every \
-            user that failed.
-            """
+            user that failed. `corvid sync status` and `corvid sync retry` look at the rolling \
+            replication that `corvid serve` runs with sync_log.
+            """,
+        subcommands: [Status.self, Retry.self]
     )
     @OptionGroup var options: ConfigOptions
     @Option(name: .customShort("S"), help: "Replica host[:port] (default: sync_host, sync_port)")
@@ -37,12 +39,11 @@ struct Sync: AsyncParsableCommand {
     )
     var allUsers = false
 
-    func validate() throws {
+    func run() async throws {
+        // Checked here, not in validate(): ArgumentParser validates a parent command before
+        // running its subcommands (`corvid sync status`), which take none of these options.
         let modes = [!users.isEmpty, !mailboxes.isEmpty, allUsers].filter { $0 }.count
         guard modes == 1 else { throw ValidationError("give exactly one of -u USER…, -m MAILBOX… or -A") }
-    }
-
-    func run() async throws {
         let (config, store) = try options.openStore()
         let (host, port) = try target(config)
         let work: SyncClientWork
@@ -100,14 +101,10 @@ struct Sync: AsyncParsableCommand {
         guard let text = server ?? config.syncHost else {
             throw CLIError("no replica: give -S host[:port] or set sync_host")
         }
-        if let colon = text.lastIndex(of: ":"), !text.hasPrefix("[") || text[..<colon].hasSuffix("]") {
-            let host = String(text[..<colon].filter { $0 != "[" && $0 != "]" })
-            guard let port = Int(text[text.index(after: colon)...]), (1...65535).contains(port), !host.isEmpty else {
-                throw CLIError("bad replica address \(text)")
-            }
-            return (host, port)
+        guard let (host, port) = SyncChannelConfig.split(text, defaultPort: config.syncPort) else {
+            throw CLIError("bad replica address \(text)")
         }
-        return (text, config.syncPort)
+        return (host, port)
     }
 
     static func show(_ event: SyncClientProgress, chatty: Bool, verbose: Bool) {

@@ -13,11 +13,22 @@ public final class TemporaryMailStore: Sendable {
     public let store: SQLiteMailStore
 
     /// `prefix` names the directory under /tmp (e.g. `corvid-imap`).
-    public init(prefix: String) throws {
+    public init(prefix: String, changeRetention: Int = 1_000_000) throws {
         var template = Array("/tmp/\(prefix)-XXXXXX".utf8CString)
         directory = String(cString: mkdtemp(&template)!)
-        store = try SQLiteMailStore(
-            configuration: .init(configDirectory: directory + "/conf", partitions: ["default": directory + "/spool"])
+        store = try SQLiteMailStore(configuration: Self.configuration(directory, changeRetention: changeRetention))
+    }
+
+    /// The same store opened again, as a restarted process would.
+    public func reopened(changeRetention: Int = 1_000_000) throws -> SQLiteMailStore {
+        try SQLiteMailStore(configuration: Self.configuration(directory, changeRetention: changeRetention))
+    }
+
+    private static func configuration(_ directory: String, changeRetention: Int) -> SQLiteMailStore.Configuration {
+        .init(
+            configDirectory: directory + "/conf",
+            partitions: ["default": directory + "/spool"],
+            changeRetention: changeRetention
         )
     }
 

@@ -51,6 +51,10 @@ public struct FullMailboxMerge: Sendable {
             case alreadyCopied = "already_copied"
             /// The replica's higher UIDVALIDITY was adopted.
             case uidValidityAdopted = "uidvalidity_adopted"
+            /// A mailbox only the replica had was copied here whole.
+            case mailboxCopiedBack = "mailbox_copied_back"
+            /// A mailbox only the replica had shares its name with another one here: left alone.
+            case mailboxConflict = "mailbox_conflict"
         }
 
         public var kind: Kind

@@ -98,7 +98,7 @@ extension SyncClientRunner {
 
     /// `GET FETCH` (§3.3.6): one replica message, streamed into the store's staging area and
     /// checked against the GUID and size GET FULLMAILBOX gave.
-    private func fetch(_ record: ReplicaRecord, from mailbox: Mailbox) async throws -> StagedMessage {
+    func fetch(_ record: ReplicaRecord, from mailbox: Mailbox) async throws -> StagedMessage {
         let command = SyncCommand.get(
             .init(
                 "FETCH",

@@ -33,32 +33,37 @@ extension SyncClientRunner {
     static var renameRounds: Int { 3 }
 
     /// One user (§5.1): GET USER; replica mailboxes deleted here (tombstones) deleted there,
-    /// others never known here kept and reported; renames by uniqueid (then
+    /// others never known here copied back (or, if their name is taken, kept and reported);
+    /// renames by uniqueid (then
     /// GET USER again); reserve; each mailbox's contents; quota; subscriptions; seen state.
     func syncUser(_ user: UserName) async throws {
         let inbox = MailboxName.inbox(of: user)
         var remote = ReplicaUserState(try await expectOK(.get(.init("USER", .string(user.name)))))
-        let local = try await storeCall { () async throws(MailStoreError) in try await store.mailboxes(under: inbox) }
-        guard local.contains(where: { $0.name == inbox }) else {
+        var local = try await storeCall { () async throws(MailStoreError) in try await store.mailboxes(under: inbox) }
+        guard let localInbox = local.first(where: { $0.name == inbox }) else {
             // As sync_client: a user without an INBOX is skipped, nothing is deleted (§5.1 step 3).
             note("user \(user.name) has no INBOX here; skipped")
             return
         }
         var round = 0
         while true {
-            let localIDs = Set(local.map(\.uniqueID))
+            var localIDs = Set(local.map(\.uniqueID))
             let replicaOnly = remote.mailboxes.filter { !localIDs.contains($0.uniqueID) }
             let deletedHere = try await storeCall { () async throws(MailStoreError) in
                 try await store.deletedMailboxes(uniqueIDs: replicaOnly.map(\.uniqueID))
             }
+            var copied = false
             for mailbox in replicaOnly {
                 if deletedHere.contains(mailbox.uniqueID) {
                     try await deleteReplicaOnly(mailbox)
-                } else {
-                    // Never known here (created on the replica, e.g. after a failover): kept, as
-                    // Cyrus does without a tombstone; copying it back is not done yet.
-                    note("replica-only mailbox \(mailbox.name) (\(mailbox.uniqueID)) kept: never deleted here")
+                } else if try await copyBackIfFree(mailbox, of: user, partition: localInbox.partition, local: local) {
+                    copied = true
                 }
+            }
+            if copied {
+                local = try await storeCall { () async throws(MailStoreError) in try await store.mailboxes(under: inbox)
+                }
+                localIDs = Set(local.map(\.uniqueID))
             }
             remote.mailboxes.removeAll { !localIDs.contains($0.uniqueID) }
             let renames = plannedRenames(local: local, remote: remote.mailboxes)
@@ -74,6 +79,73 @@ extension SyncClientRunner {
         try await syncQuotas(local: local, remote: remote.quotas)
         try await syncSubscriptions(user, remote: remote.subscriptions)
         try await syncSeen(user, remote: remote.seen)
+    }
+
+    /// A replica mailbox never known here (created there while it was apart or serving as
+    /// master, issue 6 (e)): copied here whole, with the replica's identity (uniqueid,
+    /// UIDVALIDITY, UIDs, flags, annotations), so it exists on both sides. Left alone and
+    /// reported when its name is taken here by another mailbox, or it is a deleted one
+    /// (`DELETED.*`). Returns whether it was copied.
+    func copyBackIfFree(
+        _ mailbox: ReplicaMailboxSummary,
+        of user: UserName,
+        partition: String,
+        local: [Mailbox]
+    ) async throws -> Bool {
+        guard let name = try? MailboxName(internal: mailbox.name), name.owner == user, mailbox.type.isEmpty else {
+            note("replica-only mailbox \(mailbox.name) (\(mailbox.uniqueID)) kept there: not one to copy back")
+            return false
+        }
+        if local.contains(where: { $0.name == name }) {
+            note(
+                "replica-only mailbox \(mailbox.name) (\(mailbox.uniqueID)) kept there: the name is another "
+                    + "mailbox here; left for an administrator"
+            )
+            SyncClientMetrics.decisions(.mailboxConflict).increment()
+            return false
+        }
+        let count = try await copyBackMailbox(mailbox.name, partition: partition)
+        note("replica-only mailbox \(mailbox.name) (\(mailbox.uniqueID)) copied back with \(count) messages")
+        SyncClientMetrics.decisions(.mailboxCopiedBack).increment()
+        return true
+    }
+
+    /// `GET FULLMAILBOX`, read as the APPLY MAILBOX payload it is (§3.2.1), the messages this
+    /// store lacks fetched, and the whole mailbox created here in one transaction. Returns the
+    /// number of live messages.
+    func copyBackMailbox(_ name: String, partition: String) async throws -> Int {
+        let command = SyncCommand.get(.init("FULLMAILBOX", .string(name)))
+        let reply = try await expectOK(command)
+        guard let item = reply.values("MAILBOX").first?.kvlistValue else {
+            throw SyncClientError(.commandRefused, "GET FULLMAILBOX \(name): the reply has no MAILBOX")
+        }
+        var update: ReplicaMailboxUpdate
+        do {
+            update = try ReplicaWire.mailboxApply(item, force: false).update
+        } catch {
+            throw SyncClientError(.commandRefused, "GET FULLMAILBOX \(name): \(error.detail)")
+        }
+        update.mailbox.partition = partition
+        update.expectedHighestModSeq = ModSeq(0)
+        let live = update.records.filter { !$0.isExpunged }
+        let held = try await storeCall { () async throws(MailStoreError) in
+            try await store.storedMessages(live.map(\.guid))
+        }
+        var fetched: [MessageGUID: StagedMessage] = [:]
+        do {
+            for record in live where !held.contains(record.guid) && fetched[record.guid] == nil {
+                fetched[record.guid] = try await fetch(record, from: update.mailbox)
+            }
+            _ = try await storeCall { () async throws(MailStoreError) in
+                try await store.applyReplicaMailbox(update, messages: fetched)
+            }
+        } catch {
+            for staged in fetched.values { await store.discardStagedMessage(staged) }
+            throw error
+        }
+        for staged in fetched.values { await store.discardStagedMessage(staged) }
+        report.messagesCopiedBack += live.count
+        return live.count
     }
 
     /// `-m`: GET MAILBOXES, reserve, then each mailbox's contents.

@@ -238,20 +238,48 @@ final class SyncMasterPair: Sendable {
     }
 
     /// A mailbox that exists only on the replica and was never deleted on the master (made on
-    /// the replica, e.g. after a failover) is kept and reported, never deleted.
-    @Test func aReplicaOnlyMailboxTheMasterNeverKnewIsKept() async throws {
+    /// the replica, e.g. after a failover) is copied back whole with its identity, never
+    /// deleted; one whose name the master uses for another mailbox is left and reported.
+    @Test func aReplicaOnlyMailboxTheMasterNeverKnewIsCopiedBack() async throws {
         let pair = try SyncMasterPair()
         try await Self.populate(pair)
         _ = try await pair.sync(users: ["alice"])
-        _ = try await pair.replica.store.createMailbox(Self.folder("MadeOnReplica"), acl: nil)
+        let made = Self.folder("MadeOnReplica")
+        let replicaBox = try await pair.replica.store.createMailbox(made, acl: nil)
+        let target = DeliveryTarget(mailbox: made, flags: FlagSet([.flagged]), internalDate: 1_700_000_900)
+        for result in await pair.replica.store.deliver(
+            try await Self.staged(pair.replica.store, Self.message(40)),
+            to: [target]
+        ) {
+            _ = try result.get()
+        }
+        // Both sides made a "Twin" while apart: different mailboxes of one name.
+        _ = try await pair.master.createMailbox(Self.folder("Twin"), acl: nil)
+        let twin = try await pair.replica.store.createMailbox(Self.folder("Twin"), acl: nil)
+        let twinTarget = DeliveryTarget(mailbox: Self.folder("Twin"), flags: FlagSet(), internalDate: 1)
+        for result in await pair.replica.store.deliver(
+            try await Self.staged(pair.replica.store, Self.message(41)),
+            to: [twinTarget]
+        ) {
+            _ = try result.get()
+        }
         let report = try await pair.sync(users: ["alice"])
         #expect(report.commandCounts["APPLY UNMAILBOX"] == nil, "\(report.commandCounts)")
         #expect(
-            report.notes.contains { $0.contains("user.alice.MadeOnReplica") && $0.contains("kept") },
+            report.notes.contains { $0.contains("user.alice.MadeOnReplica") && $0.contains("copied back") },
             "\(report.notes)"
         )
-        #expect(try await pair.replica.store.mailbox(Self.folder("MadeOnReplica")) != nil)
-        #expect(try await pair.master.deletedMailboxes(uniqueIDs: ["nope"]).isEmpty)
+        #expect(
+            report.notes.contains { $0.contains("user.alice.Twin") && $0.contains("administrator") },
+            "\(report.notes)"
+        )
+        #expect(report.failures.map(\.name) == ["alice"], "the Twin mailbox fails alice's run: \(report.failures)")
+        let copied = try #require(try await pair.master.mailbox(made))
+        #expect(copied.uniqueID == replicaBox.uniqueID && copied.uidValidity == replicaBox.uidValidity)
+        let records = try await pair.master.records(in: made, includeExpunged: false)
+        #expect(records.map(\.uid) == [UID(1)] && records.first?.flags.contains(.flagged) == true)
+        #expect(try await pair.replica.store.mailbox(Self.folder("Twin"))?.uniqueID == twin.uniqueID, "kept")
+        #expect(report.messagesCopiedBack == 1)
     }
 
     /// `-A`: users, the mailboxes outside any user, and the server annotations (set, changed,

@@ -658,7 +658,16 @@ class Scenario:
             finally:
                 conn.logout()
 
+        # A Corvid master also copies back folders made only on the replica (issue 6 (e)); a
+        # Cyrus master leaves those to an administrator, so only Corvid masters are given one.
+        self.split_folder = "Made on replica" if hasattr(self.m, "sync_all") else None
+        if self.split_folder:
+            self.split_messages["replica-folder"] = self.msg("replica only, new folder", 500)
+
         def replica(c):
+            if self.split_folder:
+                cmd(c, b"CREATE", quote(self.split_folder))
+                append(c, self.split_folder, self.split_messages["replica-folder"], "\\Flagged", 1_790_000_300)
             append(c, "INBOX", self.split_messages["replica-inbox"], "\\Seen", 1_790_000_000)
             append(c, "Sent Items", self.split_messages["replica-sent"], "", 1_790_000_100)
             cmd(c, "SELECT", "INBOX")

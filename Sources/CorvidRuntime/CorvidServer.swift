@@ -32,6 +32,13 @@ public enum CorvidServer {
             logger: Logger(label: "corvid.store")
         )
         let lock = try ServeLock(configDirectory: config.configDirectory)
+        if lock.previousRunEndedUncleanly {
+            logger.warning(
+                "the previous run did not shut down cleanly",
+                metadata: ["replication": "\(config.syncLog ? "every channel verifies its replica first" : "off")"]
+            )
+        }
+        try lock.markRunning()
         try store.startServing()
 
         let group = MultiThreadedEventLoopGroup.singleton
@@ -147,6 +154,7 @@ public enum CorvidServer {
                     channels: config.syncChannels,
                     repeatInterval: config.syncRepeatInterval,
                     reconnectMaxWait: config.syncReconnectMaxWait,
+                    verifyOnStart: lock.previousRunEndedUncleanly,
                     clock: SQLiteMailStore.systemTime
                 )
             )
@@ -167,6 +175,7 @@ public enum CorvidServer {
             )
         )
         try await serviceGroup.run()
+        lock.markCleanShutdown()
         withExtendedLifetime(lock) {}
         logger.info("corvid stopped cleanly")
     }

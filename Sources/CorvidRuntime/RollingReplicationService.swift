@@ -11,6 +11,8 @@ struct RollingReplicationService: Service {
     let channels: [SyncChannelConfig]
     let repeatInterval: Double
     let reconnectMaxWait: Double
+    /// The previous run ended without a clean shutdown: every channel verifies first.
+    let verifyOnStart: Bool
     let clock: @Sendable () -> UnixTime
 
     func run() async throws {
@@ -23,7 +25,8 @@ struct RollingReplicationService: Service {
                         settings: RollingReplicationSettings(
                             channel: channel.name,
                             repeatInterval: repeatInterval,
-                            reconnectMaxWait: reconnectMaxWait
+                            reconnectMaxWait: reconnectMaxWait,
+                            verifyOnStart: verifyOnStart
                         ),
                         store: store,
                         client: SyncClient(

@@ -23,6 +23,10 @@ public struct RollingReplicationSettings: Hashable, Sendable {
     public var quarantineRetryInterval: Double
     /// How often the failed items are re-read from the store, to notice `corvid sync retry`.
     public var failureReloadInterval: Double
+    /// Start with a full sync even with a usable cursor: the previous run of this master ended
+    /// without a clean shutdown, so every mailbox is compared with the replica (SYNC_CRC,
+    /// then records) and repaired where it differs before the feed is followed.
+    public var verifyOnStart: Bool
 
     public init(
         channel: String,
@@ -33,7 +37,8 @@ public struct RollingReplicationSettings: Hashable, Sendable {
         itemRetryInitialWait: Double = 0.25,
         failuresBeforeQuarantine: Int = 5,
         quarantineRetryInterval: Double = 600,
-        failureReloadInterval: Double = 1
+        failureReloadInterval: Double = 1,
+        verifyOnStart: Bool = false
     ) {
         self.channel = channel
         self.repeatInterval = repeatInterval
@@ -44,6 +49,7 @@ public struct RollingReplicationSettings: Hashable, Sendable {
         self.failuresBeforeQuarantine = failuresBeforeQuarantine
         self.quarantineRetryInterval = quarantineRetryInterval
         self.failureReloadInterval = failureReloadInterval
+        self.verifyOnStart = verifyOnStart
     }
 
     /// The default channel's name.

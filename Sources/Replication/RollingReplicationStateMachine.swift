@@ -91,7 +91,7 @@ public struct RollingReplicationStateMachine: Sendable {
     ) -> Action {
         let position = stored?.sequence ?? 0
         cursor = position
-        if stored == nil || position < feed.prunedThrough { fullSyncThrough = feed.newest }
+        if stored == nil || position < feed.prunedThrough || settings.verifyOnStart { fullSyncThrough = feed.newest }
         return failuresLoaded(list, now: now)
     }
 

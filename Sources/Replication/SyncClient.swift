@@ -37,6 +37,9 @@ public enum SyncClientWork: Sendable {
     /// `-A`: every user as ``users(_:)``, then the mailboxes outside any user (shared
     /// folders) as ``mailboxes(_:)``, then the server-level annotations.
     case all(users: [UserName], sharedMailboxes: [MailboxName])
+    /// `corvid check --replica`: compare these users' and mailboxes' state with the replica's
+    /// and report each difference; with `repair`, sync what differs and compare again.
+    case check(users: [UserName], sharedMailboxes: [MailboxName], repair: Bool)
 }
 
 /// Progress of a run, for a terminal.
@@ -69,6 +72,10 @@ public struct SyncClientReport: Sendable {
     public var notes: [String] = []
     /// Replica messages copied to the master in full updates.
     public var messagesCopiedBack = 0
+    /// `check`: the differences found, and those still there after the repair (all of them
+    /// without `repair`).
+    public var differences: [ReplicaDifference] = []
+    public var remainingDifferences: [ReplicaDifference] = []
 
     public init() {}
 
@@ -144,6 +151,7 @@ public struct SyncClient: Sendable {
             case .users(let users): names = users.map(\.name)
             case .mailboxes(let mailboxes): names = mailboxes.map(\.internalName)
             case .all(let users, let shared): names = users.map(\.name) + shared.map(\.internalName) + ["server"]
+            case .check(let users, let shared, _): names = users.map(\.name) + shared.map(\.internalName)
             }
             runner.report.failures = names.map { ($0, "not attempted: \(error)") }
             runner.report.commandCounts = connection.commandCounts
@@ -167,6 +175,8 @@ public struct SyncClient: Sendable {
                 runner.report.failures.append(("server", "\(error)"))
                 logger.error("csync: server annotations failed", metadata: ["error": "\(error)"])
             }
+        case .check(let users, let shared, let repair):
+            try await runner.check(users: users, sharedMailboxes: shared, repair: repair)
         }
         _ = try? await connection.send(.exit)
         runner.report.commandCounts = connection.commandCounts

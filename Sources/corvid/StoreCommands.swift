@@ -57,12 +57,31 @@ struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
             "Verify the store: message files hash to their GUIDs, reference counts, quota usage, UID and modseq invariants.",
-        discussion: "Exit status 0 when healthy; otherwise one line per problem and exit status 1."
+        discussion: """
+            Exit status 0 when healthy; otherwise one line per problem and exit status 1. \
+            With --replica [CHANNEL]: compare every user's mailboxes and every shared mailbox \
+            with the channel's replica instead (SYNC_CRC, then records and GUIDs where they \
+            differ), one line per difference; --repair then syncs what differs (leaving what \
+            agrees untouched, copying back what only the replica has) and compares again.
+            """
     )
     @OptionGroup var options: ConfigOptions
     @ArgumentParser.Flag(help: "Skip hashing message files (structure only)") var fast = false
+    @ArgumentParser.Flag(help: "Compare with a replica (the channel's sync_host) instead of checking the store")
+    var replica = false
+    @Argument(help: "With --replica: the channel (default: the one sync_host configures)") var channel: String?
+    @ArgumentParser.Flag(help: "With --replica: make the replica equal where it differs") var repair = false
+    @Option(name: .customLong("user"), parsing: .upToNextOption, help: "With --replica: only these users")
+    var users: [String] = []
+
+    func validate() throws {
+        if !replica && (channel != nil || repair || !users.isEmpty) {
+            throw ValidationError("a channel, --repair and --user go with --replica")
+        }
+    }
 
     func run() async throws {
+        if replica { return try await checkReplica() }
         let (_, store) = try options.openStore()
         let report = await store.check(verifyContent: !fast)
         for problem in report.problems { print("problem: \(problem)") }

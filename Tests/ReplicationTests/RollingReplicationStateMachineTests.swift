@@ -66,6 +66,28 @@ import Testing
         #expect(machine.connected(now: 0) == .fullSync(through: 100))
     }
 
+    /// After an unclean shutdown of the master, a channel with a good cursor still compares
+    /// (and repairs) everything first: the crash may have cut a batch anywhere.
+    @Test func anUncleanStartVerifiesEverythingFirst() {
+        var settings = Self.settings
+        settings.verifyOnStart = true
+        var machine = RollingReplicationStateMachine(settings: settings)
+        _ = machine.start(now: 0)
+        _ = machine.stateLoaded(
+            cursor: ReplicationCursor(channel: "a", sequence: 90, lastSuccess: nil),
+            feed: ChangeFeedPosition(newest: 100, prunedThrough: 0),
+            failures: [],
+            now: 0
+        )
+        #expect(machine.connected(now: 0) == .fullSync(through: 100))
+        #expect(
+            machine.replicated(ReplicationOutcome(), now: 1)
+                == .record(ReplicationProgress(channel: "a", cursor: 100, time: 1))
+        )
+        #expect(machine.recorded(now: 1) == .readChanges(after: 100, limit: settings.batchLimit))
+        #expect(!machine.needsFullSync, "once: a later reconnect does not verify again")
+    }
+
     @Test func aBatchAdvancesTheCursorOnlyOnceRecorded() {
         var machine = Self.following()
         let action = machine.changesRead([Self.change(11, "user.a"), Self.change(12, "user.a.X")], now: 1)

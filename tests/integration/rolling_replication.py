@@ -111,7 +111,7 @@ def main() -> int:
         # The replica's admin (the sync login) and the users' accounts only: their mailboxes
         # arrive by replication. The master's admin has no INBOX, so nothing of it replicates.
         os.makedirs(replica.workdir, exist_ok=True)
-        replica.add_user(ADMIN, ADMIN_PASSWORD)
+        replica.add_user(ADMIN, ADMIN_PASSWORD, inbox=False)
         for user in USERS:
             replica.add_user(user, USER_PASSWORD, inbox=False)
         master.add_user(ADMIN, ADMIN_PASSWORD, inbox=False)
@@ -179,6 +179,15 @@ def main() -> int:
         state = snap(replica)
         count = sum(len(f.get("messages", {})) for u in state["users"].values() for f in u["folders"].values())
         tally.check(count == messages + 10, f"the replica has every acknowledged message ({summary(state)})")
+        with open(master.log_path, "rb") as f:
+            restart_log = f.read().decode("utf-8", "replace")
+        tally.check("did not shut down cleanly" in restart_log and "full sync" in restart_log,
+                    "after the SIGKILL the master verifies the whole replica before following the feed",
+                    restart_log[-2000:])
+        result = master.cli("check", "--replica", timeout=300)
+        text = (result.stdout + result.stderr).decode("utf-8", "replace")
+        tally.check(result.returncode == 0 and " 0 difference(s)" in text,
+                    "corvid check --replica: no difference after the crash and catch-up", text[-1500:])
 
         # 4. Metrics, status, clean stops, healthy stores.
         with urllib.request.urlopen(f"http://{HOST}:{master.http_port}/metrics", timeout=30) as response:

@@ -154,6 +154,8 @@ class CorvidPeer:
             extra["sync_listen"] = f"{HOST}:{self.sync_port}"
         else:  # `corvid sync` logs in to the replica as its admin, as a Cyrus master does
             extra.update({"sync_authname": ADMIN, "sync_password": ADMIN_PASSWORD})
+            if replica_address is not None:  # for `corvid check --replica` (no sync_log: no rolling)
+                extra["sync_host"] = f"{replica_address[0]}:{replica_address[1]}"
         try:
             self.server = CorvidServer(workdir=os.path.join(scratch, self.name), extra_config=extra)
         except SystemExit as error:  # corvid_binary() exits when there is no binary
@@ -245,6 +247,11 @@ class CorvidPeer:
             ok = ok and result.returncode == 0
         return ok, "\n".join(outputs)
 
+
+    def check_replica(self, repair: bool = False) -> tuple[int, str]:
+        """`corvid check --replica [--repair]`: (exit status, output)."""
+        result = self.server.cli("check", "--replica", *(["--repair"] if repair else []), timeout=600)
+        return result.returncode, (result.stdout + result.stderr).decode("utf-8", "replace")
 
     def sync_all(self, replica) -> tuple[bool, str]:
         """`corvid sync -A`: every user, shared mailboxes, server annotations."""
@@ -741,6 +748,35 @@ class Scenario:
             self.split_brain_outcome(self.sync_and_compare("pass 6 (split brain)"))
         if hasattr(self.m, "sync_all"):
             self.server_metadata()
+            self.replica_check()
+
+    def replica_check(self) -> None:
+        """`corvid check --replica`: nothing to report on a synced pair (so Corvid's SYNC_CRCs
+        and records agree with the replica's, Cyrus's included); a change made on the replica
+        alone is reported by mailbox and UID; `--repair` settles it and the stores are equal."""
+        status, out = self.m.check_replica()
+        self.t.check(status == 0 and " 0 difference(s)" in out,
+                     "pass 8: corvid check --replica finds no difference after a sync", out[-1500:])
+
+        def replica(c):
+            cmd(c, "SELECT", "INBOX")
+            cmd(c, "UID STORE 1:* +FLAGS.SILENT ($OnlyOnReplica)")
+            cmd(c, "CLOSE")
+        conn = self.r.imap("alice")
+        try:
+            replica(conn)
+        finally:
+            conn.logout()
+        status, out = self.m.check_replica()
+        reported = [line for line in out.splitlines() if line.startswith("difference: user.alice:")]
+        self.t.check(status == 1 and reported and all("$OnlyOnReplica" in line or "HIGHESTMODSEQ" in line
+                                                      for line in reported),
+                     "pass 8: a flag set only on the replica is reported, mailbox and UID",
+                     out[-1500:])
+        status, out = self.m.check_replica(repair=True)
+        self.t.check(status == 0 and "0 after repair" in out, "pass 8: corvid check --replica --repair settles it",
+                     out[-1500:])
+        self.sync_and_compare("pass 8 (after repair)")
 
     def server_metadata(self) -> None:
         """`corvid sync -A` carries server-level METADATA (csync `ANNOTATION ""`): set by an

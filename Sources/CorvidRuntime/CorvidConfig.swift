@@ -97,6 +97,9 @@ public struct CorvidConfig: Sendable, Equatable {
     /// `sync_reconnect_maxwait`: the longest wait, in seconds, between attempts to reach an
     /// absent replica (default 20, as Cyrus).
     public var syncReconnectMaxWait: Double = 20
+    /// `sync_ack_timeout`: how long LMTP and APPEND wait for a `sync_ack: replica` channel
+    /// before answering with a temporary failure.
+    public var syncAckTimeout: Double = 10
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -146,6 +149,11 @@ public struct CorvidConfig: Sendable, Equatable {
             "longest wait before a rolling channel looks for changes: 100ms, 0.5, 1s (default 100ms)"
         ),
         ("sync_reconnect_maxwait", "longest wait between attempts to reach an absent replica: 20, 1m (default 20s)"),
+        ("sync_ack", "replica: LMTP 250 and APPEND OK wait until the replica holds the message (default none)"),
+        (
+            "sync_ack_timeout",
+            "how long they wait before a temporary failure (451 / NO [UNAVAILABLE]): 10, 2s (default 10s)"
+        ),
         ("poptimeout", "minutes before an idle POP3 session is closed; at least 10 (default 10)"),
         ("popminpoll", "minimum time between POP3 logins to a maildrop, minutes or with s/m/h/d (default 0)"),
         ("poppollpadding", "early POP3 polls a client may bank against popminpoll (default 1)"),
@@ -271,10 +279,11 @@ public struct CorvidConfig: Sendable, Equatable {
         config.syncLog = try reader.bool("sync_log") ?? false
         config.syncRepeatInterval = try reader.seconds("sync_repeat_interval", range: 0.001...3_600) ?? 0.1
         config.syncReconnectMaxWait = try reader.seconds("sync_reconnect_maxwait", range: 0.01...86_400) ?? 20
+        config.syncAckTimeout = try reader.seconds("sync_ack_timeout", range: 0.01...3_600) ?? 10
         config.syncChannels = try reader.syncChannels(defaultPort: config.syncPort, required: config.syncLog)
         let channelKeys = Set(
             config.syncChannels.filter { $0.name != SyncChannelConfig.defaultName }.flatMap { channel in
-                ["sync_host", "sync_port", "sync_authname", "sync_password"].map { "\(channel.name)_\($0)" }
+                ["sync_host", "sync_port", "sync_authname", "sync_password", "sync_ack"].map { "\(channel.name)_\($0)" }
             }
         )
         let known = Set(knownKeys.map(\.key)).union(channelKeys)
@@ -309,13 +318,24 @@ public struct SyncChannelConfig: Sendable, Equatable {
     public var authName: String?
     /// Never logged or printed.
     public var password: String?
+    /// `sync_ack: replica` (or `<channel>_sync_ack`): LMTP's 250 and APPEND's OK wait until
+    /// this channel's replica holds the message.
+    public var acknowledges: Bool
 
-    public init(name: String, host: String, port: Int, authName: String?, password: String?) {
+    public init(
+        name: String,
+        host: String,
+        port: Int,
+        authName: String?,
+        password: String?,
+        acknowledges: Bool = false
+    ) {
         self.name = name
         self.host = host
         self.port = port
         self.authName = authName
         self.password = password
+        self.acknowledges = acknowledges
     }
 
     /// The name of the channel `sync_host` configures (`""` in `sync_log_channels`).
@@ -452,13 +472,18 @@ private struct KeyReader {
             guard let (host, hostPort) = SyncChannelConfig.split(hostText, defaultPort: port) else {
                 throw fail(key("sync_host"), "expected host or host:port, got '\(hostText)'")
             }
+            let ack = string(key("sync_ack"))?.lowercased() ?? "none"
+            guard ack == "none" || ack == "replica" else {
+                throw fail(key("sync_ack"), "expected none or replica, got '\(ack)'")
+            }
             channels.append(
                 SyncChannelConfig(
                     name: name,
                     host: host,
                     port: hostPort,
                     authName: string(key("sync_authname")),
-                    password: string(key("sync_password"))
+                    password: string(key("sync_password")),
+                    acknowledges: ack == "replica"
                 )
             )
         }

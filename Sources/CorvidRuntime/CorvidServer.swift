@@ -40,6 +40,16 @@ public enum CorvidServer {
         }
         try lock.markRunning()
         try store.startServing()
+        // `sync_ack: replica`: LMTP and APPEND wait on the acknowledging channels' progress.
+        let acknowledging = Set(config.syncLog ? config.syncChannels.filter(\.acknowledges).map(\.name) : [])
+        let ackBoard =
+            acknowledging.isEmpty
+            ? nil
+            : ReplicaAckBoard(
+                store: store,
+                channels: acknowledging,
+                timeout: .milliseconds(Int64(config.syncAckTimeout * 1000))
+            )
 
         let group = MultiThreadedEventLoopGroup.singleton
         var services: [any Service] = []
@@ -54,7 +64,8 @@ public enum CorvidServer {
                 ),
                 store: store,
                 clock: SQLiteMailStore.systemTime,
-                logger: Logger(label: "corvid.lmtp")
+                logger: Logger(label: "corvid.lmtp"),
+                replicaAck: ackBoard
             )
             let service = try await bindOrExplain("lmtp_listen", address) {
                 try await LMTPService.bind(
@@ -115,6 +126,7 @@ public enum CorvidServer {
                 store: store,
                 authenticator: authenticator,
                 replication: syncConnection.map { IMAPReplicationBridge(connection: $0) },
+                replicaAck: ackBoard,
                 tls: tls,
                 group: group,
                 announce: announce
@@ -155,6 +167,7 @@ public enum CorvidServer {
                     repeatInterval: config.syncRepeatInterval,
                     reconnectMaxWait: config.syncReconnectMaxWait,
                     verifyOnStart: lock.previousRunEndedUncleanly,
+                    ackBoard: ackBoard,
                     clock: SQLiteMailStore.systemTime
                 )
             )
@@ -187,6 +200,7 @@ public enum CorvidServer {
         store: SQLiteMailStore,
         authenticator: StoreAuthenticator,
         replication: IMAPReplicationBridge?,
+        replicaAck: ReplicaAckBoard?,
         tls: NIOSSLContext?,
         group: EventLoopGroup,
         announce: @escaping @Sendable (String) -> Void
@@ -203,7 +217,8 @@ public enum CorvidServer {
                 startTLSAvailable: tls != nil,
                 compressionAvailable: true,
                 maxMessageSize: config.maxMessageSize,
-                replicationAvailable: replication != nil
+                replicationAvailable: replication != nil,
+                replicaAck: replicaAck
             ),
             store: store,
             hub: hub,

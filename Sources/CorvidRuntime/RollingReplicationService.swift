@@ -13,6 +13,8 @@ struct RollingReplicationService: Service {
     let reconnectMaxWait: Double
     /// The previous run ended without a clean shutdown: every channel verifies first.
     let verifyOnStart: Bool
+    /// `sync_ack: replica` waiters, told of each channel's durable progress.
+    let ackBoard: ReplicaAckBoard?
     let clock: @Sendable () -> UnixTime
 
     func run() async throws {
@@ -38,7 +40,8 @@ struct RollingReplicationService: Service {
                             logger: logger
                         ),
                         connector: SyncClientChannel.Connector(host: channel.host, port: channel.port),
-                        clock: clock
+                        clock: clock,
+                        ackBoard: ackBoard
                     )
                     group.addTask { await replicator.run() }
                 }

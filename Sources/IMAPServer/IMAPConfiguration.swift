@@ -1,5 +1,6 @@
 import IMAPCodec
 import MailCore
+import MailStore
 
 /// What an IMAP session needs from the server's configuration (Cyrus key names in comments).
 public struct IMAPConfiguration: Sendable {
@@ -35,6 +36,8 @@ public struct IMAPConfiguration: Sendable {
     /// Whether admins are offered `X-REPLICATION` (the server is a csync replica and serves the
     /// IMAP flavour through an ``IMAPReplicationService``).
     public var replicationAvailable: Bool
+    /// `sync_ack: replica`: APPEND answers OK only once a replica holds the message.
+    public var replicaAck: (any ReplicaAcknowledgement)?
 
     public init(
         serverName: String = "localhost",
@@ -51,7 +54,8 @@ public struct IMAPConfiguration: Sendable {
         maxFailedLogins: Int = 5,
         failedLoginDelay: Double = 1,
         maxFetchMessages: Int = 1_000_000,
-        replicationAvailable: Bool = false
+        replicationAvailable: Bool = false,
+        replicaAck: (any ReplicaAcknowledgement)? = nil
     ) {
         self.serverName = serverName
         self.admins = admins
@@ -68,5 +72,6 @@ public struct IMAPConfiguration: Sendable {
         self.failedLoginDelay = failedLoginDelay
         self.maxFetchMessages = maxFetchMessages
         self.replicationAvailable = replicationAvailable
+        self.replicaAck = replicaAck
     }
 }

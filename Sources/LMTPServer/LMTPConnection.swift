@@ -18,18 +18,22 @@ public struct LMTPConnection: Sendable {
     let resolver: RecipientResolver
     let clock: @Sendable () -> UnixTime
     let logger: Logger
+    /// `sync_ack: replica`: 250 only once a replica holds the message.
+    let replicaAck: (any ReplicaAcknowledgement)?
 
     public init(
         configuration: LMTPConfiguration,
         store: any MailStore,
         clock: @escaping @Sendable () -> UnixTime,
-        logger: Logger
+        logger: Logger,
+        replicaAck: (any ReplicaAcknowledgement)? = nil
     ) {
         self.configuration = configuration
         self.store = store
         self.resolver = RecipientResolver(store: store, downcase: configuration.downcaseRecipients)
         self.clock = clock
         self.logger = logger
+        self.replicaAck = replicaAck
     }
 
     /// Information about the peer for trace headers and logs.
@@ -249,8 +253,38 @@ public struct LMTPConnection: Sendable {
                 logger.notice("delivery refused", metadata: ["mailbox": "\(recipient.mailbox)", "error": "\(error)"])
             }
         }
+        await awaitReplicas(envelope, results, &replies, logger: logger)
         LMTPMetrics.deliverySeconds.recordNanoseconds(Int64((clock() - started) * 1e9))
         return replies
+    }
+
+    /// `sync_ack: replica`: the 250s wait until a replica holds the message. If none does in
+    /// time, the copies are taken back out and those recipients get 451, so the sender retries
+    /// and never holds a 250 for mail only this machine has.
+    private func awaitReplicas(
+        _ envelope: LMTPSession.Envelope,
+        _ results: [Result<AppendedMessage, MailStoreError>],
+        _ replies: inout [LMTPReply],
+        logger: Logger
+    ) async {
+        guard let replicaAck else { return }
+        let delivered = zip(envelope.recipients, results).enumerated().compactMap {
+            index,
+            pair -> (Int, AppendedMessage)? in
+            guard case .success(let appended) = pair.1 else { return nil }
+            return (index, appended)
+        }
+        guard !delivered.isEmpty else { return }
+        if await replicaAck.waitForReplicas(of: delivered.map(\.1.mailbox)) { return }
+        LMTPMetrics.replicaTimeouts.increment()
+        for (index, appended) in delivered {
+            _ = try? await store.expunge(uids: [appended.uid], in: appended.mailbox)
+            replies[index] = .notReplicated
+            logger.warning(
+                "no replica confirmed the delivery in time; taken back, 451",
+                metadata: ["mailbox": "\(appended.mailbox)", "uid": "\(appended.uid)"]
+            )
+        }
     }
 
     /// `Return-Path:` and `Received:` (RFC 5321 §4.4), prepended to the stored message.

@@ -8,6 +8,8 @@ enum LMTPMetrics {
     static let delivered = Counter(label: "corvid_lmtp_deliveries_total", dimensions: [("result", "ok")])
     static let deliveredBytes = Counter(label: "corvid_lmtp_delivered_bytes_total")
     static let deliverySeconds = Timer(label: "corvid_lmtp_delivery_seconds")
+    /// `sync_ack: replica` deliveries taken back because no replica confirmed in time.
+    static let replicaTimeouts = Counter(label: "corvid_lmtp_replica_ack_timeouts_total")
 
     /// Refused deliveries by store error code (rare: created on demand).
     static func refused(_ code: String) -> Counter {

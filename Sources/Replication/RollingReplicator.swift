@@ -17,19 +17,23 @@ public struct RollingReplicator: Sendable {
     let client: SyncClient
     let connector: any SyncClientConnector
     let clock: @Sendable () -> UnixTime
+    /// Where `sync_ack: replica` waiters learn this channel's durable progress.
+    let ackBoard: ReplicaAckBoard?
 
     public init(
         settings: RollingReplicationSettings,
         store: any MailStore,
         client: SyncClient,
         connector: any SyncClientConnector,
-        clock: @escaping @Sendable () -> UnixTime
+        clock: @escaping @Sendable () -> UnixTime,
+        ackBoard: ReplicaAckBoard? = nil
     ) {
         self.settings = settings
         self.store = store
         self.client = client
         self.connector = connector
         self.clock = clock
+        self.ackBoard = ackBoard
     }
 
     /// Replicates until the task is cancelled.
@@ -115,9 +119,15 @@ final class RollingReplicatorDriver {
                 metrics.update(failures: failures)
                 if let lastSuccess = cursor?.lastSuccess { metrics.lastSuccess.record(lastSuccess) }
                 let next = machine.stateLoaded(cursor: cursor, feed: feed, failures: failures, now: now())
+                replicator.ackBoard?.update(
+                    channel: channel,
+                    cursor: cursor?.sequence,
+                    failed: failures.map(\.item),
+                    succeeded: []
+                )
                 if machine.needsFullSync {
                     logger.notice(
-                        "csync: channel has no usable cursor (new, or behind the pruned feed); syncing everything first",
+                        "csync: full sync first (a new channel, one behind the pruned feed, or after an unclean shutdown)",
                         metadata: ["cursor": "\(cursor.map { "\($0.sequence)" } ?? "none")"]
                     )
                 }
@@ -163,6 +173,12 @@ final class RollingReplicatorDriver {
                 return storeFailed(error)
             }
             if progress.cursor != nil { metrics.lastSuccess.record(progress.time) }
+            replicator.ackBoard?.update(
+                channel: channel,
+                cursor: progress.cursor,
+                failed: progress.failed.map(\.item),
+                succeeded: progress.succeeded
+            )
             for failure in progress.failed {
                 metrics.failed(failure.reason.prefix { $0 != ":" }.description)
                 if failure.quarantined && failure.failures == replicator.settings.failuresBeforeQuarantine {

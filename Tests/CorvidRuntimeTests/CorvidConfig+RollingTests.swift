@@ -72,6 +72,8 @@ import Testing
         ("sync_log: 1\nsync_host: h\nsync_repeat_interval: soon\n", "sync_repeat_interval"),
         ("sync_log: 1\nsync_host: h\nsync_reconnect_maxwait: 0\n", "sync_reconnect_maxwait"),
         ("sync_log: maybe\n", "sync_log"),
+        ("sync_log: 1\nsync_host: h\nsync_ack: always\n", "sync_ack"),
+        ("sync_log: 1\nsync_host: h\nsync_ack_timeout: 0\n", "sync_ack_timeout"),
     ])
     func badValuesNameTheKey(_ text: String, _ key: String) {
         #expect {
@@ -79,6 +81,25 @@ import Testing
         } throws: { error in
             (error as? ConfigError)?.key == key
         }
+    }
+
+    /// `sync_ack: replica` for every channel, or `<channel>_sync_ack` for one.
+    @Test func syncAckIsPerChannel() throws {
+        let config = try parse(
+            """
+            sync_log: 1
+            sync_log_channels: "" dr
+            sync_host: near.example
+            dr_sync_host: far.example
+            sync_ack: replica
+            dr_sync_ack: none
+            sync_ack_timeout: 2s
+            """
+        )
+        #expect(config.syncChannels.map(\.acknowledges) == [true, false])
+        #expect(config.syncAckTimeout == 2)
+        #expect(config.warnings.isEmpty, "\(config.warnings)")
+        #expect(try parse("sync_log: 1\nsync_host: h\n").syncChannels.first?.acknowledges == false)
     }
 
     @Test func withoutSyncLogNothingIsRequired() throws {

@@ -92,7 +92,8 @@ final class ReplicaLink: SyncClientConnector {
     static func start(
         _ store: any MailStore,
         _ link: ReplicaLink,
-        channel: String = "default"
+        channel: String = "default",
+        ackBoard: ReplicaAckBoard? = nil
     ) -> Task<Void, Never> {
         let replicator = RollingReplicator(
             settings: settings(channel),
@@ -103,7 +104,8 @@ final class ReplicaLink: SyncClientConnector {
                 logger: Logger(label: "test.rolling")
             ),
             connector: link,
-            clock: SQLiteMailStore.systemTime
+            clock: SQLiteMailStore.systemTime,
+            ackBoard: ackBoard
         )
         return Task { await replicator.run() }
     }
@@ -239,6 +241,35 @@ final class ReplicaLink: SyncClientConnector {
         try await pair.master.setServerAnnotation(Annotation(uid: nil, entry: "/motd", userID: "", value: nil))
         try await Self.caughtUp(pair.master)
         #expect(try await replica.serverAnnotations().isEmpty)
+        await Self.stop(task)
+    }
+
+    /// `sync_ack: replica`: a waiter returns once the replica holds what was committed (it is
+    /// there the moment the wait returns), and gives up after the timeout when the replica is
+    /// away.
+    @Test func syncAckWaitsForTheReplicaAndGivesUpWhenItIsAway() async throws {
+        let pair = try SyncMasterPair()
+        try await SyncClientTests.populate(pair)
+        let link = ReplicaLink(replica: pair.replica)
+        let board = ReplicaAckBoard(store: pair.master, channels: ["default"], timeout: .seconds(1))
+        let task = Self.start(pair.master, link, ackBoard: board)
+        try await Self.converge(pair)
+        for n in 50..<55 {
+            try await pair.deliver(SyncClientTests.message(n), to: [Self.alice])
+            #expect(await board.waitForReplicas(of: [Self.alice]))
+            let there = try await pair.replica.store.records(in: Self.alice, includeExpunged: false)
+            #expect(there.count == 4 + n - 49, "delivery \(n) is on the replica when the wait returns")
+        }
+        link.setUp(false)
+        try await pair.deliver(SyncClientTests.message(60), to: [Self.alice])
+        let started = ContinuousClock.now
+        #expect(await board.waitForReplicas(of: [Self.alice]) == false, "no replica: no acknowledgement")
+        #expect(ContinuousClock.now - started >= .seconds(1), "it waited the whole timeout")
+        link.setUp(true)
+        try await Self.eventually("acknowledged once the replica is back") {
+            await board.waitForReplicas(of: [Self.alice])
+        }
+        #expect(try await pair.replica.store.records(in: Self.alice, includeExpunged: false).count == 10)
         await Self.stop(task)
     }
 

@@ -106,6 +106,14 @@ extension IMAPSessionRunner {
                 return Completion(error)
             }
         }
+        if let replicaAck = configuration.replicaAck, !appended.isEmpty,
+            !(await replicaAck.waitForReplicas(of: [mailbox.name]))
+        {
+            // `sync_ack: replica` and no replica confirmed in time: taken back out, so the
+            // client retries and never holds an OK for mail only this machine has.
+            _ = try? await store.expunge(uids: appended.map(\.uid), in: mailbox.name)
+            return .no("Not yet stored on a replica, try again later", .unavailable)
+        }
         IMAPMetrics.appends.increment(by: Int64(appended.count))
         guard let first = appended.first else { return .ok("APPEND completed") }
         let uids = UIDSet(appended.map(\.uid)).description

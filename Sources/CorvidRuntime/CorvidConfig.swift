@@ -100,6 +100,9 @@ public struct CorvidConfig: Sendable, Equatable {
     /// `sync_ack_timeout`: how long LMTP and APPEND wait for a `sync_ack: replica` channel
     /// before answering with a temporary failure.
     public var syncAckTimeout: Double = 10
+    /// `sync_verify`: each rolling session (at start, after a lost session) first compares the
+    /// whole replica, so writes it took while apart are merged back.
+    public var syncVerify = true
     /// Warnings to log at start (unknown keys).
     public var warnings: [String] = []
 
@@ -149,6 +152,10 @@ public struct CorvidConfig: Sendable, Equatable {
             "longest wait before a rolling channel looks for changes: 100ms, 0.5, 1s (default 100ms)"
         ),
         ("sync_reconnect_maxwait", "longest wait between attempts to reach an absent replica: 20, 1m (default 20s)"),
+        (
+            "sync_verify",
+            "each rolling session first compares the whole replica and merges what it took while apart (default yes)"
+        ),
         ("sync_ack", "replica: LMTP 250 and APPEND OK wait until the replica holds the message (default none)"),
         (
             "sync_ack_timeout",
@@ -280,6 +287,7 @@ public struct CorvidConfig: Sendable, Equatable {
         config.syncRepeatInterval = try reader.seconds("sync_repeat_interval", range: 0.001...3_600) ?? 0.1
         config.syncReconnectMaxWait = try reader.seconds("sync_reconnect_maxwait", range: 0.01...86_400) ?? 20
         config.syncAckTimeout = try reader.seconds("sync_ack_timeout", range: 0.01...3_600) ?? 10
+        config.syncVerify = try reader.bool("sync_verify") ?? true
         config.syncChannels = try reader.syncChannels(defaultPort: config.syncPort, required: config.syncLog)
         let channelKeys = Set(
             config.syncChannels.filter { $0.name != SyncChannelConfig.defaultName }.flatMap { channel in

@@ -167,6 +167,7 @@ public enum CorvidServer {
                     repeatInterval: config.syncRepeatInterval,
                     reconnectMaxWait: config.syncReconnectMaxWait,
                     verifyOnStart: lock.previousRunEndedUncleanly,
+                    verifyEachSession: config.syncVerify,
                     ackBoard: ackBoard,
                     clock: SQLiteMailStore.systemTime
                 )

@@ -13,6 +13,8 @@ struct RollingReplicationService: Service {
     let reconnectMaxWait: Double
     /// The previous run ended without a clean shutdown: every channel verifies first.
     let verifyOnStart: Bool
+    /// `sync_verify`.
+    let verifyEachSession: Bool
     /// `sync_ack: replica` waiters, told of each channel's durable progress.
     let ackBoard: ReplicaAckBoard?
     let clock: @Sendable () -> UnixTime
@@ -28,7 +30,8 @@ struct RollingReplicationService: Service {
                             channel: channel.name,
                             repeatInterval: repeatInterval,
                             reconnectMaxWait: reconnectMaxWait,
-                            verifyOnStart: verifyOnStart
+                            verifyOnStart: verifyOnStart,
+                            verifyEachSession: verifyEachSession
                         ),
                         store: store,
                         client: SyncClient(

@@ -27,6 +27,12 @@ public struct RollingReplicationSettings: Hashable, Sendable {
     /// without a clean shutdown, so every mailbox is compared with the replica (SYNC_CRC,
     /// then records) and repaired where it differs before the feed is followed.
     public var verifyOnStart: Bool
+    /// `sync_verify`: every session that starts after the process started or a session was
+    /// lost first compares the whole replica (a full sync: SYNC_CRC per mailbox, records where
+    /// they differ) without moving the cursor, so writes the replica took while the link was
+    /// down (split brain, a failover) are found and merged, not only mailboxes the master's
+    /// feed names.
+    public var verifyEachSession: Bool
 
     public init(
         channel: String,
@@ -38,7 +44,8 @@ public struct RollingReplicationSettings: Hashable, Sendable {
         failuresBeforeQuarantine: Int = 5,
         quarantineRetryInterval: Double = 600,
         failureReloadInterval: Double = 1,
-        verifyOnStart: Bool = false
+        verifyOnStart: Bool = false,
+        verifyEachSession: Bool = false
     ) {
         self.channel = channel
         self.repeatInterval = repeatInterval
@@ -50,6 +57,7 @@ public struct RollingReplicationSettings: Hashable, Sendable {
         self.quarantineRetryInterval = quarantineRetryInterval
         self.failureReloadInterval = failureReloadInterval
         self.verifyOnStart = verifyOnStart
+        self.verifyEachSession = verifyEachSession
     }
 
     /// The default channel's name.

@@ -69,6 +69,8 @@ public struct RollingReplicationStateMachine: Sendable {
     private var running = Running.nothing
     private var pendingCursor: Int64?
     private var succeededOnSession = false
+    /// The next session starts with a verification (``RollingReplicationSettings/verifyEachSession``).
+    private var verifyNextSession = true
 
     public init(settings: RollingReplicationSettings) {
         self.settings = settings
@@ -104,6 +106,11 @@ public struct RollingReplicationStateMachine: Sendable {
     public mutating func connected(now: UnixTime) -> Action {
         connected = true
         succeededOnSession = false
+        if settings.verifyEachSession && verifyNextSession && fullSyncThrough == nil, let cursor {
+            // A verification: everything compared, the cursor stays where it is.
+            fullSyncThrough = cursor
+        }
+        verifyNextSession = false
         return next(now: now)
     }
 
@@ -116,8 +123,12 @@ public struct RollingReplicationStateMachine: Sendable {
         return .wait(until: now + wait, wakeOnChange: false)
     }
 
-    /// The session broke during a batch or full sync: nothing of it is committed.
-    public mutating func connectionLost(now: UnixTime) -> Action { connectionFailed(now: now) }
+    /// The session broke during a batch or full sync: nothing of it is committed, and the
+    /// next session verifies first (the replica may have taken writes meanwhile).
+    public mutating func connectionLost(now: UnixTime) -> Action {
+        verifyNextSession = true
+        return connectionFailed(now: now)
+    }
 
     /// A store read or write failed: try again after a short wait (nothing is committed).
     public mutating func storeFailed(now: UnixTime) -> Action {

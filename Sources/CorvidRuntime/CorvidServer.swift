@@ -40,6 +40,12 @@ public enum CorvidServer {
         }
         try lock.markRunning()
         try store.startServing()
+        // The store's replication role (corvid failover): a fenced replica takes no client writes.
+        let role = try await store.replicationRole()
+        let writeGate = WriteGate(open: ReplicationRole.acceptsWrites(role))
+        if let role {
+            announce("role  \(role.state.rawValue) (epoch \(role.epoch)\(role.note.isEmpty ? "" : ": \(role.note)"))")
+        }
         // `sync_ack: replica`: LMTP and APPEND wait on the acknowledging channels' progress.
         let acknowledging = Set(config.syncLog ? config.syncChannels.filter(\.acknowledges).map(\.name) : [])
         let ackBoard =
@@ -65,7 +71,8 @@ public enum CorvidServer {
                 store: store,
                 clock: SQLiteMailStore.systemTime,
                 logger: Logger(label: "corvid.lmtp"),
-                replicaAck: ackBoard
+                replicaAck: ackBoard,
+                writeGate: writeGate
             )
             let service = try await bindOrExplain("lmtp_listen", address) {
                 try await LMTPService.bind(
@@ -113,7 +120,8 @@ public enum CorvidServer {
                     allowPlaintext: config.allowPlaintext,
                     startTLSAvailable: tls != nil,
                     compressionAvailable: true,
-                    partitions: Set(config.partitions.keys)
+                    partitions: Set(config.partitions.keys),
+                    promotionAvailable: true
                 ),
                 store: store,
                 authenticator: authenticator,
@@ -127,6 +135,7 @@ public enum CorvidServer {
                 authenticator: authenticator,
                 replication: syncConnection.map { IMAPReplicationBridge(connection: $0) },
                 replicaAck: ackBoard,
+                writeGate: writeGate,
                 tls: tls,
                 group: group,
                 announce: announce
@@ -137,6 +146,7 @@ public enum CorvidServer {
                 config: config,
                 store: store,
                 authenticator: authenticator,
+                writeGate: writeGate,
                 tls: tls,
                 group: group,
                 announce: announce
@@ -177,6 +187,7 @@ public enum CorvidServer {
             }
         }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
+        services.append(ReplicationRoleService(store: store, gate: writeGate, logger: Logger(label: "corvid.role")))
         announce(
             "data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)"
         )
@@ -202,6 +213,7 @@ public enum CorvidServer {
         authenticator: StoreAuthenticator,
         replication: IMAPReplicationBridge?,
         replicaAck: ReplicaAckBoard?,
+        writeGate: WriteGate,
         tls: NIOSSLContext?,
         group: EventLoopGroup,
         announce: @escaping @Sendable (String) -> Void
@@ -219,7 +231,8 @@ public enum CorvidServer {
                 compressionAvailable: true,
                 maxMessageSize: config.maxMessageSize,
                 replicationAvailable: replication != nil,
-                replicaAck: replicaAck
+                replicaAck: replicaAck,
+                writeGate: writeGate
             ),
             store: store,
             hub: hub,
@@ -249,6 +262,7 @@ public enum CorvidServer {
         config: CorvidConfig,
         store: SQLiteMailStore,
         authenticator: StoreAuthenticator,
+        writeGate: WriteGate,
         tls: NIOSSLContext?,
         group: EventLoopGroup,
         announce: @escaping @Sendable (String) -> Void
@@ -262,7 +276,8 @@ public enum CorvidServer {
                 minPollSeconds: config.popMinPollSeconds,
                 pollPadding: config.popPollPadding,
                 expireDays: config.popExpireDays,
-                useIMAPFlags: config.popUseIMAPFlags
+                useIMAPFlags: config.popUseIMAPFlags,
+                writeGate: writeGate
             ),
             store: store,
             authenticator: authenticator,

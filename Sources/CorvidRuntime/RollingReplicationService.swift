@@ -21,33 +21,53 @@ struct RollingReplicationService: Service {
 
     func run() async throws {
         await cancelWhenGracefulShutdown {
-            await withTaskGroup(of: Void.self) { group in
-                for channel in channels {
-                    var logger = Logger(label: "corvid.sync")
-                    logger[metadataKey: "channel"] = "\(channel.name)"
-                    let replicator = RollingReplicator(
-                        settings: RollingReplicationSettings(
-                            channel: channel.name,
-                            repeatInterval: repeatInterval,
-                            reconnectMaxWait: reconnectMaxWait,
-                            verifyOnStart: verifyOnStart,
-                            verifyEachSession: verifyEachSession
-                        ),
-                        store: store,
-                        client: SyncClient(
-                            store: store,
-                            configuration: SyncClientConfiguration(
-                                authName: channel.authName,
-                                password: channel.password ?? ""
-                            ),
-                            logger: logger
-                        ),
-                        connector: SyncClientChannel.Connector(host: channel.host, port: channel.port),
-                        clock: clock,
-                        ackBoard: ackBoard
-                    )
-                    group.addTask { await replicator.run() }
+            // Channels run while this store is (or drains as) the master; a fenced replica
+            // (corvid failover) replicates nothing until it is promoted again.
+            var channelsTask: Task<Void, Never>?
+            while !Task.isCancelled {
+                let role = try? await store.replicationRole()
+                let master = role.map { $0.state != .replica } ?? true
+                if master && channelsTask == nil {
+                    channelsTask = Task { await runChannels() }
+                } else if !master, let task = channelsTask {
+                    task.cancel()
+                    await task.value
+                    channelsTask = nil
                 }
+                try? await Task.sleep(for: ReplicationRoleService.pollInterval)
+            }
+            channelsTask?.cancel()
+            await channelsTask?.value
+        }
+    }
+
+    private func runChannels() async {
+        await withTaskGroup(of: Void.self) { group in
+            for channel in channels {
+                var logger = Logger(label: "corvid.sync")
+                logger[metadataKey: "channel"] = "\(channel.name)"
+                let replicator = RollingReplicator(
+                    settings: RollingReplicationSettings(
+                        channel: channel.name,
+                        repeatInterval: repeatInterval,
+                        reconnectMaxWait: reconnectMaxWait,
+                        verifyOnStart: verifyOnStart,
+                        verifyEachSession: verifyEachSession
+                    ),
+                    store: store,
+                    client: SyncClient(
+                        store: store,
+                        configuration: SyncClientConfiguration(
+                            authName: channel.authName,
+                            password: channel.password ?? ""
+                        ),
+                        logger: logger
+                    ),
+                    connector: SyncClientChannel.Connector(host: channel.host, port: channel.port),
+                    clock: clock,
+                    ackBoard: ackBoard
+                )
+                group.addTask { await replicator.run() }
             }
         }
     }

@@ -8,6 +8,10 @@ enum IMAPCommandTable {
         /// Whether untagged EXPUNGE may be sent while it runs (RFC 9051 §7.5.1: not during
         /// FETCH, STORE or SEARCH by sequence number).
         var mayAnnounceExpunge: Bool = true
+        /// Whether it changes the store, so it passes the write gate (refused on a fenced
+        /// replica). APPEND (which may stream before it runs), FETCH's implicit \Seen and
+        /// CLOSE's expunge are gated where they write.
+        var writes: Bool = false
     }
 
     private static let any: Set<IMAPSession.StateKind> = [.notAuthenticated, .authenticated, .selected]
@@ -20,13 +24,18 @@ enum IMAPCommandTable {
             return Entry(states: any)
         case .startTLS, .authenticate, .login:
             return Entry(states: [.notAuthenticated])
-        case .enable, .select, .examine, .create, .delete, .rename, .subscribe, .unsubscribe, .status, .namespace,
-            .idle, .list, .lsub, .append, .getACL, .setACL, .deleteACL, .listRights, .myRights, .getQuota,
-            .getQuotaRoot, .setQuota, .getMetadata, .setMetadata:
+        case .create, .delete, .rename, .subscribe, .unsubscribe, .setACL, .deleteACL, .setQuota, .setMetadata:
+            return Entry(states: authenticated, writes: true)
+        case .enable, .select, .examine, .status, .namespace, .idle, .list, .lsub, .getACL, .listRights, .myRights,
+            .getQuota, .getQuotaRoot, .getMetadata, .append:
             return Entry(states: authenticated)
-        case .check, .close, .unselect, .expunge, .uidExpunge, .copy, .move:
+        case .expunge, .uidExpunge, .copy, .move:
+            return Entry(states: selected, writes: true)
+        case .check, .close, .unselect:
             return Entry(states: selected)
-        case .fetch(_, _, _, let uid), .store(_, _, _, let uid), .search(_, let uid):
+        case .store(_, _, _, let uid):
+            return Entry(states: selected, mayAnnounceExpunge: uid, writes: true)
+        case .fetch(_, _, _, let uid), .search(_, let uid):
             return Entry(states: selected, mayAnnounceExpunge: uid)
         }
     }

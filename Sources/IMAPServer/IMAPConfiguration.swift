@@ -38,6 +38,8 @@ public struct IMAPConfiguration: Sendable {
     public var replicationAvailable: Bool
     /// `sync_ack: replica`: APPEND answers OK only once a replica holds the message.
     public var replicaAck: (any ReplicaAcknowledgement)?
+    /// Client writes pass this gate (closed on a fenced replica, `corvid failover`).
+    public var writeGate: WriteGate?
 
     public init(
         serverName: String = "localhost",
@@ -55,7 +57,8 @@ public struct IMAPConfiguration: Sendable {
         failedLoginDelay: Double = 1,
         maxFetchMessages: Int = 1_000_000,
         replicationAvailable: Bool = false,
-        replicaAck: (any ReplicaAcknowledgement)? = nil
+        replicaAck: (any ReplicaAcknowledgement)? = nil,
+        writeGate: WriteGate? = nil
     ) {
         self.serverName = serverName
         self.admins = admins
@@ -73,5 +76,6 @@ public struct IMAPConfiguration: Sendable {
         self.maxFetchMessages = maxFetchMessages
         self.replicationAvailable = replicationAvailable
         self.replicaAck = replicaAck
+        self.writeGate = writeGate
     }
 }

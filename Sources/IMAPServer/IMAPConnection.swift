@@ -323,6 +323,17 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Runs an admitted command and answers it.
     func execute(_ command: TaggedCommand) async throws -> FrameOutcome {
         let tag = command.tag
+        // A fenced replica (corvid failover) takes no client writes.
+        var admitted = false
+        if IMAPCommandTable.entry(for: command.command).writes, let gate = configuration.writeGate {
+            guard gate.enter() else {
+                session.commandCompleted()
+                tagged(tag, .no("This server is a replica now and takes no changes; use the master", .unavailable))
+                return .continue
+            }
+            admitted = true
+        }
+        defer { if admitted { configuration.writeGate?.leave() } }
         let completion: Completion
         switch command.command {
         case .capability:

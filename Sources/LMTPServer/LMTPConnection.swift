@@ -20,13 +20,16 @@ public struct LMTPConnection: Sendable {
     let logger: Logger
     /// `sync_ack: replica`: 250 only once a replica holds the message.
     let replicaAck: (any ReplicaAcknowledgement)?
+    /// Closed on a fenced replica (`corvid failover`): deliveries get 451 4.3.2.
+    let writeGate: WriteGate?
 
     public init(
         configuration: LMTPConfiguration,
         store: any MailStore,
         clock: @escaping @Sendable () -> UnixTime,
         logger: Logger,
-        replicaAck: (any ReplicaAcknowledgement)? = nil
+        replicaAck: (any ReplicaAcknowledgement)? = nil,
+        writeGate: WriteGate? = nil
     ) {
         self.configuration = configuration
         self.store = store
@@ -34,6 +37,7 @@ public struct LMTPConnection: Sendable {
         self.clock = clock
         self.logger = logger
         self.replicaAck = replicaAck
+        self.writeGate = writeGate
     }
 
     /// Information about the peer for trace headers and logs.
@@ -229,9 +233,15 @@ public struct LMTPConnection: Sendable {
             await staging.discard()
             return envelope.recipients.map { _ in .temporaryFailure }
         }
+        guard writeGate?.enter() ?? true else {
+            await store.discardStagedMessage(staged)
+            logger.notice("delivery refused: this server is a fenced replica")
+            return envelope.recipients.map { _ in .fenced }
+        }
         let now = clock()
         let targets = envelope.recipients.map { DeliveryTarget(mailbox: $0.mailbox, internalDate: now) }
         let results = await store.deliver(staged, to: targets)
+        writeGate?.leave()
         state.messageCount += 1
         var replies: [LMTPReply] = []
         for (recipient, result) in zip(envelope.recipients, results) {

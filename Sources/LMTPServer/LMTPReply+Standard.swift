@@ -30,6 +30,8 @@ extension LMTPReply {
     static let unknownUser = LMTPReply(550, "5.1.1", "Mailbox unknown")
     static let overQuota = LMTPReply(552, "5.2.2", "Over quota")
     static let temporaryFailure = LMTPReply(451, "4.3.0", "Temporary failure, try again later")
+    /// A fenced replica (`corvid failover`): the sender retries, and finds the new master.
+    static let fenced = LMTPReply(451, "4.3.2", "System not accepting messages: this server is a replica now")
     /// `sync_ack: replica` and no replica confirmed in time.
     static let notReplicated = LMTPReply(451, "4.3.0", "Not yet stored on a replica, try again later")
     static let tooManyErrors = LMTPReply(421, "4.7.0", "Too many errors, closing connection")

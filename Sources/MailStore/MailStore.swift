@@ -154,6 +154,18 @@ public protocol MailStore: Sendable {
     /// Removes a quota root (`APPLY UNQUOTA`); mailboxes under it become unlimited.
     func deleteQuotaRoot(_ root: String) async throws(MailStoreError)
 
+    /// The store's role in a replicated pair; nil until a failover or promotion set one.
+    func replicationRole() async throws(MailStoreError) -> ReplicationRole?
+    /// Sets it, durably.
+    func setReplicationRole(_ role: ReplicationRole) async throws(MailStoreError)
+    /// The serving process has put this state and epoch into effect (and, draining, stopped
+    /// writes at `closedThrough`); ignored if the role changed meanwhile.
+    func markReplicationRoleServed(
+        state: ReplicationRole.State,
+        epoch: Int64,
+        closedThrough: Int64?
+    ) async throws(MailStoreError)
+
     // MARK: Change feed
 
     /// Committed changes after `sequence`, oldest first, at most `limit`.

@@ -154,3 +154,53 @@ extension SQLiteMailStore {
         )
     }
 }
+
+extension SQLiteMailStore {
+    public func replicationRole() async throws(MailStoreError) -> ReplicationRole? {
+        try await read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM replication_role WHERE id = 1").map { row in
+                ReplicationRole(
+                    state: ReplicationRole.State(rawValue: row["state"]) ?? .replica,
+                    epoch: row["epoch"],
+                    since: row["since"],
+                    closedThrough: row["closed_through"],
+                    note: row["note"],
+                    servedState: (row["served_state"] as String?).flatMap(ReplicationRole.State.init(rawValue:))
+                )
+            }
+        }
+    }
+
+    public func setReplicationRole(_ role: ReplicationRole) async throws(MailStoreError) {
+        try await write { db, _ in
+            try db.execute(
+                sql: """
+                    INSERT INTO replication_role(id, state, epoch, since, closed_through, note, served_state)
+                    VALUES (1, ?, ?, ?, ?, ?, ?)
+                    ON CONFLICT(id) DO UPDATE SET state = excluded.state, epoch = excluded.epoch, since = excluded.since,
+                      closed_through = excluded.closed_through, note = excluded.note, served_state = excluded.served_state
+                    """,
+                arguments: [
+                    role.state.rawValue, role.epoch, role.since, role.closedThrough, role.note,
+                    role.servedState?.rawValue,
+                ]
+            )
+        }
+    }
+
+    public func markReplicationRoleServed(
+        state: ReplicationRole.State,
+        epoch: Int64,
+        closedThrough: Int64?
+    ) async throws(MailStoreError) {
+        try await write { db, _ in
+            try db.execute(
+                sql: """
+                    UPDATE replication_role SET served_state = ?, closed_through = COALESCE(?, closed_through)
+                    WHERE id = 1 AND state = ? AND epoch = ?
+                    """,
+                arguments: [state.rawValue, closedThrough, state.rawValue, epoch]
+            )
+        }
+    }
+}

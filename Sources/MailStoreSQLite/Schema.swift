@@ -180,6 +180,22 @@ enum Schema {
                     """
             )
         }
+        migrator.registerMigration("v8-replication-role") { db in
+            // `corvid failover` / `corvid promote`: which side of a pair this store is (one row).
+            try db.execute(
+                sql: """
+                    CREATE TABLE replication_role (
+                        id INTEGER PRIMARY KEY CHECK (id = 1),
+                        state TEXT NOT NULL,
+                        epoch INTEGER NOT NULL,
+                        since REAL NOT NULL,
+                        closed_through INTEGER,
+                        note TEXT NOT NULL DEFAULT '',
+                        served_state TEXT
+                    )
+                    """
+            )
+        }
         return migrator
     }
 }

@@ -1,3 +1,5 @@
+import MailStore
+
 /// What a POP3 session needs from the server's configuration (Cyrus key names in comments).
 public struct POP3Configuration: Sendable {
     /// `servername`: shown in the greeting.
@@ -31,6 +33,8 @@ public struct POP3Configuration: Sendable {
     /// Named limit: messages a maildrop snapshot holds; beyond it the oldest are listed and a
     /// later session sees the rest (as Cyrus, a client deleting what it read makes progress).
     public var maxMaildropMessages: Int
+    /// Client writes pass this gate (closed on a fenced replica, `corvid failover`).
+    public var writeGate: WriteGate?
 
     public init(
         serverName: String = "localhost",
@@ -45,7 +49,8 @@ public struct POP3Configuration: Sendable {
         maxFailedLogins: Int = 5,
         failedLoginDelay: Double = 1,
         maxCommandsPerSession: Int = 10_000_000,
-        maxMaildropMessages: Int = 1_000_000
+        maxMaildropMessages: Int = 1_000_000,
+        writeGate: WriteGate? = nil
     ) {
         self.serverName = serverName
         self.allowPlaintext = allowPlaintext
@@ -60,5 +65,6 @@ public struct POP3Configuration: Sendable {
         self.failedLoginDelay = failedLoginDelay
         self.maxCommandsPerSession = maxCommandsPerSession
         self.maxMaildropMessages = maxMaildropMessages
+        self.writeGate = writeGate
     }
 }

@@ -111,6 +111,16 @@ extension POP3SessionRunner {
         }
         session.quitReceived()
         let inbox = drop.mailboxName
+        // A fenced replica (corvid failover) changes nothing: deletions wait for the master.
+        let gate = configuration.writeGate
+        guard gate?.enter() ?? true else {
+            guard drop.deletedUIDs.isEmpty else {
+                return closing("This server is a replica now; nothing was deleted", .systemTemporary)
+            }
+            send(.ok("Corvid POP3 server signing off (read-only replica)"))
+            return .stop
+        }
+        defer { gate?.leave() }
         if configuration.useIMAPFlags, !drop.retrievedUIDs.isEmpty {
             do {
                 _ = try await store.storeFlags(.add(FlagSet([.seen])), uids: drop.retrievedUIDs, in: inbox)

@@ -40,6 +40,9 @@ public enum SyncClientWork: Sendable {
     /// `corvid check --replica`: compare these users' and mailboxes' state with the replica's
     /// and report each difference; with `repair`, sync what differs and compare again.
     case check(users: [UserName], sharedMailboxes: [MailboxName], repair: Bool)
+    /// `corvid failover`: hand the master role to the replica (`APPLY X-CORVID-PROMOTE`, a
+    /// Corvid extension its banner must offer). `from` names this master in its log.
+    case promote(epoch: Int64, from: String)
 }
 
 /// Progress of a run, for a terminal.
@@ -152,6 +155,7 @@ public struct SyncClient: Sendable {
             case .mailboxes(let mailboxes): names = mailboxes.map(\.internalName)
             case .all(let users, let shared): names = users.map(\.name) + shared.map(\.internalName) + ["server"]
             case .check(let users, let shared, _): names = users.map(\.name) + shared.map(\.internalName)
+            case .promote: names = ["promotion"]
             }
             runner.report.failures = names.map { ($0, "not attempted: \(error)") }
             runner.report.commandCounts = connection.commandCounts
@@ -177,6 +181,26 @@ public struct SyncClient: Sendable {
             }
         case .check(let users, let shared, let repair):
             try await runner.check(users: users, sharedMailboxes: shared, repair: repair)
+        case .promote(let epoch, let from):
+            if runner.replicaCapabilities["X-CORVID-PROMOTE"] == nil {
+                runner.report.failures.append(
+                    ("promotion", "the replica does not offer X-CORVID-PROMOTE (not Corvid, or too old)")
+                )
+            } else {
+                do {
+                    try await runner.expectOK(
+                        .apply(
+                            .init(
+                                "X-CORVID-PROMOTE",
+                                .kvlist([.init("EPOCH", .number(UInt64(max(epoch, 0)))), .init("FROM", .string(from))])
+                            )
+                        )
+                    )
+                    runner.report.succeeded.append("promotion")
+                } catch {
+                    runner.report.failures.append(("promotion", "\(error)"))
+                }
+            }
         }
         _ = try? await connection.send(.exit)
         runner.report.commandCounts = connection.commandCounts
@@ -239,6 +263,8 @@ where Input.Element == ByteBuffer {
     var staged: Set<MessageGUID> = []
     /// GUIDs the replica reported MISSING and that still have to be uploaded.
     var missing: Set<MessageGUID> = []
+    /// The banner's capabilities (§1.3), by name.
+    var replicaCapabilities: [String: [String]] = [:]
 
     var store: any MailStore { client.store }
     var logger: Logger { client.logger }
@@ -262,6 +288,7 @@ where Input.Element == ByteBuffer {
     /// Banner, AUTHENTICATE PLAIN (if the banner offers SASL), COMPRESS (if offered) (§1.9).
     func start() async throws {
         let capabilities = try await connection.readBanner()
+        replicaCapabilities = capabilities
         if let mechanisms = capabilities["SASL"], let user = client.configuration.authName {
             guard mechanisms.contains(where: { $0.uppercased() == "PLAIN" }) else {
                 throw SyncClientError(

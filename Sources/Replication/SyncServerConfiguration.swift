@@ -22,6 +22,9 @@ public struct SyncServerConfiguration: Sendable {
     public var failedLoginDelay: Double
     /// Named limit: message files one connection may hold staged (uploaded, not yet applied).
     public var maxStagedMessages: Int
+    /// Offer `X-CORVID-PROMOTE` (a Corvid extension for `corvid failover`, only ever sent to
+    /// a replica whose banner lists it): an admin master hands this store the master role.
+    public var promotionAvailable: Bool
 
     public init(
         serverName: String = "localhost",
@@ -33,7 +36,8 @@ public struct SyncServerConfiguration: Sendable {
         limits: SyncLimits = SyncLimits(),
         maxFailedLogins: Int = 5,
         failedLoginDelay: Double = 1,
-        maxStagedMessages: Int = 100_000
+        maxStagedMessages: Int = 100_000,
+        promotionAvailable: Bool = false
     ) {
         self.serverName = serverName
         self.admins = admins
@@ -45,5 +49,6 @@ public struct SyncServerConfiguration: Sendable {
         self.maxFailedLogins = maxFailedLogins
         self.failedLoginDelay = failedLoginDelay
         self.maxStagedMessages = maxStagedMessages
+        self.promotionAvailable = promotionAvailable
     }
 }

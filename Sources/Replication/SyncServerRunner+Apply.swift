@@ -95,6 +95,9 @@ extension SyncServerRunner {
                     "csync: sieve scripts are not stored yet; accepted and ignored",
                     metadata: ["command": "\(item.key)"]
                 )
+            case "X-CORVID-PROMOTE" where configuration.promotionAvailable:
+                guard let epoch = payload.number(for: "EPOCH") else { return send(.no(.protocolBadParameters)) }
+                try await promote(epoch: Int64(clamping: epoch), from: payload.text(for: "FROM") ?? "an unnamed master")
             default:
                 return send(.no(.protocolError))
             }
@@ -102,6 +105,23 @@ extension SyncServerRunner {
         } catch {
             send(status(for: error))
         }
+    }
+
+    /// `APPLY X-CORVID-PROMOTE %(EPOCH n FROM host)` (`corvid failover`): this store becomes
+    /// the master, durably, unless it already holds a role from a later failover.
+    func promote(epoch: Int64, from master: String) async throws(MailStoreError) {
+        if let current = try await store.replicationRole(), current.epoch >= epoch {
+            throw MailStoreError(.syncChanged, "this store's role is from epoch \(current.epoch), not before \(epoch)")
+        }
+        try await store.setReplicationRole(
+            ReplicationRole(
+                state: .master,
+                epoch: epoch,
+                since: SyncClient.systemTime(),
+                note: "promoted by a failover from \(master)"
+            )
+        )
+        logger.warning("csync: promoted to master by a failover", metadata: ["epoch": "\(epoch)", "from": "\(master)"])
     }
 
     /// APPLY UNUSER (§3.4.12): the user's subscriptions, mailboxes (deepest first, INBOX last)

@@ -76,6 +76,7 @@ public struct SyncServerSession: Sendable {
         if plaintextLoginAllowed { lines.append("SASL PLAIN") }
         if configuration.startTLSAvailable && !tlsActive { lines.append("STARTTLS") }
         if configuration.compressionAvailable && !compressionActive && !tlsActive { lines.append("COMPRESS DEFLATE") }
+        if configuration.promotionAvailable { lines.append("X-CORVID-PROMOTE") }
         return lines
     }
 }

@@ -14,7 +14,10 @@ import Glibc
 struct Corvid: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Corvid mail store: LMTP delivery into a durable store, administered from one binary.",
-        subcommands: [Serve.self, User.self, MailboxCommand.self, Check.self, Reconstruct.self, Sync.self]
+        subcommands: [
+            Serve.self, User.self, MailboxCommand.self, Check.self, Reconstruct.self, Sync.self, Failover.self,
+            Promote.self, Fence.self,
+        ]
     )
 
     /// The entry point: first make NIO's event loops the global executor (see `ProcessSetup`),

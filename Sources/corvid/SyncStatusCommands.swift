@@ -27,6 +27,12 @@ extension Sync {
                 names.append(name)
             }
             let now = SQLiteMailStore.systemTime()
+            if let role = try await store.replicationRole() {
+                print(
+                    "role \(role.state.rawValue) since \(Self.utc(role.since)) (epoch \(role.epoch))"
+                        + (role.note.isEmpty ? "" : ": \(role.note)")
+                )
+            }
             if names.isEmpty { print("no replication channels (set sync_log: 1 and sync_host)") }
             if !config.syncLog && !config.syncChannels.isEmpty {
                 print("sync_log is off: corvid serve does not replicate")

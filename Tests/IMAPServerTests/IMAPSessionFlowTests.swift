@@ -330,6 +330,38 @@ import Testing
         #expect(try await bob.command("GETMETADATA \"\" /shared/comment").count == 1)
     }
 
+    /// A fenced replica (`corvid failover`): reads work, every write is refused with
+    /// NO [UNAVAILABLE], FETCH reads as with PEEK and CLOSE expunges nothing.
+    @Test func aClosedWriteGateRefusesWritesAndKeepsReads() async throws {
+        let gate = WriteGate()
+        let server = try await IMAPTestServer(
+            configuration: IMAPConfiguration(admins: ["admin"], allowPlaintext: true, writeGate: gate)
+        )
+        for index in 1...2 { try await server.deliver("Subject: \(index)\r\n\r\nbody \(index)\r\n", to: "alice") }
+        let alice = try await server.login("alice")
+        _ = try await alice.command("SELECT INBOX")
+        #expect(try await alice.command("STORE 2 +FLAGS (\\Deleted)").last!.contains("OK"))
+        gate.setOpen(false)
+        for command in [
+            "STORE 1 +FLAGS (\\Flagged)", "CREATE Fresh", "EXPUNGE", "COPY 1 INBOX",
+            "SETMETADATA INBOX (/private/comment \"x\")",
+        ] {
+            let reply = try await alice.command(command)
+            #expect(reply.last!.contains("NO [UNAVAILABLE]"), "\(command): \(reply)")
+        }
+        let append = try await alice.command("APPEND INBOX {5+}\r\nhello")
+        #expect(append.last!.contains("NO [UNAVAILABLE]"), "\(append)")
+        let fetch = try await alice.command("FETCH 1 (BODY[TEXT] FLAGS)")
+        #expect(!fetch.joined().contains("\\Seen"), "no implicit \\Seen: \(fetch)")
+        #expect(try await alice.command("CLOSE").last!.contains("OK"))
+        let records = try await server.store.records(in: .inbox(of: try UserName("alice")), includeExpunged: false)
+        #expect(records.count == 2, "CLOSE expunged nothing")
+        #expect(records.allSatisfy { !$0.flags.contains(.seen) && !$0.flags.contains(.flagged) })
+        gate.setOpen(true)
+        _ = try await alice.command("SELECT INBOX")
+        #expect(try await alice.command("STORE 1 +FLAGS (\\Flagged)").last!.contains("OK"), "open again")
+    }
+
     /// Cyrus's per-user \Seen: the owner's is the records' flag, every other reader has a set of
     /// their own (csync's APPLY SEEN), so one reader's reading is not another's.
     @Test func seenIsPerUserForReadersWhoAreNotTheOwner() async throws {

@@ -92,6 +92,12 @@ extension IMAPSessionRunner {
         _ staged: [(message: StagedMessage, flags: FlagSet, internalDate: UnixTime)],
         to mailbox: Mailbox
     ) async -> Completion {
+        let gate = configuration.writeGate
+        guard gate?.enter() ?? true else {
+            for item in staged { await store.discardStagedMessage(item.message) }
+            return .no("This server is a replica now and takes no changes; use the master", .unavailable)
+        }
+        defer { gate?.leave() }
         var appended: [AppendedMessage] = []
         for item in staged {
             let target = DeliveryTarget(mailbox: mailbox.name, flags: item.flags, internalDate: item.internalDate)

@@ -60,7 +60,7 @@ extension IMAPSessionRunner {
         }
 
         // Reading a body without PEEK sets \Seen (RFC 9051 §6.4.5), in one store write.
-        let setsSeen =
+        let wantsSeen =
             !selected.readOnly
             && attributes.contains { attribute in
                 switch attribute {
@@ -69,6 +69,10 @@ extension IMAPSessionRunner {
                 default: false
                 }
             }
+        // On a fenced replica a FETCH reads as with PEEK.
+        let gate = configuration.writeGate
+        let setsSeen = wantsSeen && (gate?.enter() ?? true)
+        defer { if setsSeen { gate?.leave() } }
         var flagsChanged = Set<Int>()
         if setsSeen {
             let unseen = targets.filter { !selected.entry(at: $0).flags.contains(.seen) }

@@ -125,7 +125,11 @@ extension IMAPSessionRunner {
     /// CLOSE (expunging \Deleted when read-write) and UNSELECT.
     func close(expunge: Bool) async -> Completion {
         guard let selected = session.selected else { return .bad("No mailbox selected") }
-        if expunge, !selected.readOnly {
+        // On a fenced replica CLOSE expunges nothing, as on a read-only mailbox.
+        let gate = configuration.writeGate
+        let admitted = expunge && !selected.readOnly && (gate?.enter() ?? true)
+        defer { if admitted { gate?.leave() } }
+        if admitted {
             let deleted = selected.entries.filter { $0.flags.contains(.deleted) }.map(\.uid)
             if !deleted.isEmpty {
                 do {

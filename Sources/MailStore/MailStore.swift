@@ -154,6 +154,10 @@ public protocol MailStore: Sendable {
     /// Removes a quota root (`APPLY UNQUOTA`); mailboxes under it become unlimited.
     func deleteQuotaRoot(_ root: String) async throws(MailStoreError)
 
+    /// Keeps conflicts a channel reported (the newest 1,000 per channel), for `sync status`.
+    func recordReplicationConflicts(_ conflicts: [ReplicationConflict]) async throws(MailStoreError)
+    /// The newest recorded conflicts, newest first (all channels when nil).
+    func replicationConflicts(channel: String?, limit: Int) async throws(MailStoreError) -> [ReplicationConflict]
     /// The store's role in a replicated pair; nil until a failover or promotion set one.
     func replicationRole() async throws(MailStoreError) -> ReplicationRole?
     /// Sets it, durably.

@@ -46,3 +46,17 @@ public struct ReplicationRole: Hashable, Sendable {
     /// Whether clients may write (no role: yes).
     public static func acceptsWrites(_ role: ReplicationRole?) -> Bool { role.map { $0.state == .master } ?? true }
 }
+
+/// A conflict a channel settled by keeping both sides and that an administrator should look
+/// at (a GUID conflict: one UID, two messages; a same-named mailbox on each side).
+public struct ReplicationConflict: Hashable, Sendable {
+    public var channel: String
+    public var time: UnixTime
+    public var text: String
+
+    public init(channel: String, time: UnixTime, text: String) {
+        self.channel = channel
+        self.time = time
+        self.text = text
+    }
+}

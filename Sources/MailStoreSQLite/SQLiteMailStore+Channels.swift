@@ -204,3 +204,50 @@ extension SQLiteMailStore {
         }
     }
 }
+
+extension SQLiteMailStore {
+    /// Named limit: conflicts kept per channel.
+    static var conflictsKept: Int { 1000 }
+
+    public func recordReplicationConflicts(_ conflicts: [ReplicationConflict]) async throws(MailStoreError) {
+        guard !conflicts.isEmpty else { return }
+        try await write { db, _ in
+            for conflict in conflicts {
+                try db.execute(
+                    sql: "INSERT INTO sync_conflicts(channel, time, text) VALUES (?, ?, ?)",
+                    arguments: [conflict.channel, conflict.time, conflict.text]
+                )
+            }
+            for channel in Set(conflicts.map(\.channel)) {
+                try db.execute(
+                    sql: """
+                        DELETE FROM sync_conflicts WHERE channel = ? AND id <= (
+                          SELECT id FROM sync_conflicts WHERE channel = ? ORDER BY id DESC LIMIT 1 OFFSET ?)
+                        """,
+                    arguments: [channel, channel, Self.conflictsKept]
+                )
+            }
+        }
+    }
+
+    public func replicationConflicts(channel: String?, limit: Int) async throws(MailStoreError) -> [ReplicationConflict]
+    {
+        try await read { db in
+            let rows =
+                if let channel {
+                    try Row.fetchAll(
+                        db,
+                        sql: "SELECT * FROM sync_conflicts WHERE channel = ? ORDER BY id DESC LIMIT ?",
+                        arguments: [channel, limit]
+                    )
+                } else {
+                    try Row.fetchAll(
+                        db,
+                        sql: "SELECT * FROM sync_conflicts ORDER BY id DESC LIMIT ?",
+                        arguments: [limit]
+                    )
+                }
+            return rows.map { ReplicationConflict(channel: $0["channel"], time: $0["time"], text: $0["text"]) }
+        }
+    }
+}

@@ -192,7 +192,14 @@ enum Schema {
                         closed_through INTEGER,
                         note TEXT NOT NULL DEFAULT '',
                         served_state TEXT
-                    )
+                    );
+                    CREATE TABLE sync_conflicts (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT,
+                        channel TEXT NOT NULL,
+                        time REAL NOT NULL,
+                        text TEXT NOT NULL
+                    );
+                    CREATE INDEX sync_conflicts_by_channel ON sync_conflicts(channel, id)
                     """
             )
         }

@@ -107,6 +107,20 @@ final class RollingReplicatorDriver {
         }
     }
 
+    /// Conflicts the runner settled by keeping both sides go to the store, for `sync status`
+    /// (they are also logged and counted where they were decided).
+    func recordConflicts<Input, Transport>(_ runner: SyncClientRunner<Input, Transport>) async {
+        guard !runner.conflicts.isEmpty else { return }
+        let time = now()
+        let conflicts = runner.conflicts.map { ReplicationConflict(channel: channel, time: time, text: $0) }
+        runner.conflicts = []
+        do {
+            try await replicator.store.recordReplicationConflicts(conflicts)
+        } catch {
+            logger.error("csync: could not record conflicts", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// The actions that need no session.
     func perform(_ action: Action) async -> Action {
         switch action {
@@ -238,13 +252,17 @@ final class RollingReplicatorDriver {
                     return action
                 case .replicate(let work, _):
                     do {
-                        action = driver.machine.replicated(try await runner.perform(work), now: driver.now())
+                        let outcome = try await runner.perform(work)
+                        await driver.recordConflicts(runner)
+                        action = driver.machine.replicated(outcome, now: driver.now())
                     } catch {
+                        await driver.recordConflicts(runner)
                         return lost(error)
                     }
                 case .fullSync:
                     do {
                         let outcome = try await runner.performFullSync()
+                        await driver.recordConflicts(runner)
                         driver.logger.notice(
                             "csync: full sync finished",
                             metadata: ["items": "\(outcome.attempted.count)", "failed": "\(outcome.failed.count)"]

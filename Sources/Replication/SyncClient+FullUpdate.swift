@@ -40,6 +40,7 @@ extension SyncClientRunner {
         for decision in merge.decisions {
             note(decision.text, ["mailbox": "\(name)", "decision": "\(decision.kind.rawValue)"])
             SyncClientMetrics.decisions(decision.kind).increment()
+            if decision.kind == .guidConflict { conflicts.append(decision.text) }
         }
         if merge.changesMaster {
             try await settle(merge, in: state.mailbox)

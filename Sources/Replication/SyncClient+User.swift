@@ -102,6 +102,9 @@ extension SyncClientRunner {
                     + "mailbox here; left for an administrator"
             )
             SyncClientMetrics.decisions(.mailboxConflict).increment()
+            conflicts.append(
+                "\(mailbox.name): a different mailbox of this name on each side; the replica's was kept there"
+            )
             return false
         }
         let count = try await copyBackMailbox(mailbox.name, partition: partition)

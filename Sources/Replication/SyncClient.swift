@@ -263,6 +263,9 @@ where Input.Element == ByteBuffer {
     var staged: Set<MessageGUID> = []
     /// GUIDs the replica reported MISSING and that still have to be uploaded.
     var missing: Set<MessageGUID> = []
+    /// Conflicts settled by keeping both sides, for the administrator (GUID conflicts,
+    /// same-named mailboxes); rolling replication records and clears them after each batch.
+    var conflicts: [String] = []
     /// The banner's capabilities (§1.3), by name.
     var replicaCapabilities: [String: [String]] = [:]
 

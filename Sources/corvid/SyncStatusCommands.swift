@@ -60,6 +60,11 @@ extension Sync {
                 } else {
                     print("  never replicated: a full sync runs first (change feed at \(feed.newest))")
                 }
+                let conflicts = try await store.replicationConflicts(channel: name, limit: 5)
+                if !conflicts.isEmpty {
+                    print("  conflicts kept for an administrator (newest first):")
+                    for conflict in conflicts { print("    \(Self.utc(conflict.time)) \(conflict.text)") }
+                }
                 let own = failures.filter { $0.channel == name }
                 let quarantined = own.filter(\.quarantined).count
                 print("  \(quarantined) quarantined, \(own.count - quarantined) retrying")

@@ -273,6 +273,47 @@ final class ReplicaLink: SyncClientConnector {
         await Self.stop(task)
     }
 
+    /// A split brain over a cut link: both sides deliver under the same UID. Once the link is
+    /// back, the channel's verification keeps both messages, and the GUID conflict is kept in
+    /// the store for `corvid sync status`.
+    @Test func aGUIDConflictIsMergedAndRecordedForTheAdministrator() async throws {
+        let pair = try SyncMasterPair()
+        try await SyncClientTests.populate(pair)
+        let link = ReplicaLink(replica: pair.replica)
+        var settings = Self.settings()
+        settings.verifyEachSession = true
+        let replicator = RollingReplicator(
+            settings: settings,
+            store: pair.master,
+            client: SyncClient(
+                store: pair.master,
+                configuration: SyncClientConfiguration(authName: "repluser", password: "secret"),
+                logger: Logger(label: "test.rolling")
+            ),
+            connector: link,
+            clock: SQLiteMailStore.systemTime
+        )
+        let task = Task { await replicator.run() }
+        try await Self.converge(pair)
+        link.setUp(false)
+        let ours = try await SplitBrainTests.deliver(SyncClientTests.message(70), to: pair.master)
+        let theirs = try await SplitBrainTests.deliver(SyncClientTests.message(71), to: pair.replica.store)
+        #expect(ours.uid == theirs.uid)
+        link.setUp(true)
+        try await pair.deliver(SyncClientTests.message(72), to: [Self.alice])
+        try await Self.eventually("both messages on both sides") {
+            try await pair.differences(users: Self.users, strictTombstones: false).isEmpty
+        }
+        let live = try await pair.master.records(in: Self.alice, includeExpunged: false).map(\.guid)
+        #expect(live.contains(ours.guid) && live.contains(theirs.guid))
+        let conflicts = try await pair.master.replicationConflicts(channel: "default", limit: 10)
+        #expect(
+            conflicts.contains { $0.text.contains("split brain") && $0.text.contains("UID \(ours.uid)") },
+            "\(conflicts)"
+        )
+        await Self.stop(task)
+    }
+
     @Test func aReplicaAbsentAtStartIsCaughtUpWhenItComes() async throws {
         let pair = try SyncMasterPair()
         try await SyncClientTests.populate(pair)

@@ -306,7 +306,12 @@ final class ReplicaLink: SyncClientConnector {
         }
         let live = try await pair.master.records(in: Self.alice, includeExpunged: false).map(\.guid)
         #expect(live.contains(ours.guid) && live.contains(theirs.guid))
-        let conflicts = try await pair.master.replicationConflicts(channel: "default", limit: 10)
+        // Recorded right after the batch that merged (the stores can agree a moment before).
+        var conflicts: [ReplicationConflict] = []
+        try await Self.eventually("the conflict is recorded") {
+            conflicts = try await pair.master.replicationConflicts(channel: "default", limit: 10)
+            return !conflicts.isEmpty
+        }
         #expect(
             conflicts.contains { $0.text.contains("split brain") && $0.text.contains("UID \(ours.uid)") },
             "\(conflicts)"

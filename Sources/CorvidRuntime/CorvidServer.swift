@@ -147,6 +147,7 @@ public enum CorvidServer {
                     channels: config.syncChannels,
                     repeatInterval: config.syncRepeatInterval,
                     reconnectMaxWait: config.syncReconnectMaxWait,
+                    replyTimeout: .seconds(Int64(config.syncTimeoutSeconds)),
                     clock: SQLiteMailStore.systemTime
                 )
             )

@@ -1,6 +1,7 @@
 import Logging
 import MailCore
 import MailStore
+import NIOCore
 import Replication
 import ServiceLifecycle
 
@@ -11,6 +12,8 @@ struct RollingReplicationService: Service {
     let channels: [SyncChannelConfig]
     let repeatInterval: Double
     let reconnectMaxWait: Double
+    /// `sync_timeout`: the longest a session waits on a silent replica before reconnecting.
+    let replyTimeout: TimeAmount
     let clock: @Sendable () -> UnixTime
 
     func run() async throws {
@@ -34,7 +37,11 @@ struct RollingReplicationService: Service {
                             ),
                             logger: logger
                         ),
-                        connector: SyncClientChannel.Connector(host: channel.host, port: channel.port),
+                        connector: SyncClientChannel.Connector(
+                            host: channel.host,
+                            port: channel.port,
+                            replyTimeout: replyTimeout
+                        ),
                         clock: clock
                     )
                     group.addTask { await replicator.run() }

@@ -6,6 +6,7 @@
     proxy.refuse()     # the listening socket is closed: new connections get ECONNREFUSED
     proxy.stall()      # nothing is forwarded any more, in either direction, and nothing is
                        # closed: open connections hang, new ones are accepted but get no bytes
+    proxy.stall_after(n)  # forward n more bytes from the client side, then stall (mid-upload)
     proxy.restore()    # listen again (same port) and forward again; stalled connections resume
     proxy.stop()
 
@@ -63,6 +64,7 @@ class LinkProxy:
         self._forwarding = threading.Event()  # set: bytes flow; clear: stalled
         self._forwarding.set()
         self._stopped = threading.Event()
+        self._stall_budget: int | None = None  # stall_after(): client bytes still to forward
         self.accepted = 0
         self.closed_by_client = 0
         self.bytes_forwarded = 0
@@ -108,8 +110,17 @@ class LinkProxy:
         self._forwarding.clear()
         self._event("stall")
 
+    def stall_after(self, count: int) -> None:
+        """Forward `count` more bytes from the client side, then stall (e.g. in the middle of an
+        upload); `stalled` tells when it has happened."""
+        with self._lock:
+            self._stall_budget = count
+        self._event(f"stall after {count} more bytes")
+
     def restore(self) -> None:
         """Forward again and accept again on the same port."""
+        with self._lock:
+            self._stall_budget = None
         self._forwarding.set()
         if self._listener is None:
             self._listen()
@@ -208,7 +219,13 @@ class LinkProxy:
         try:
             hangup = select.poll()
             hangup.register(source, select.POLLRDHUP | select.POLLHUP | select.POLLERR)
+            held = b""  # read before a stall_after() budget ran out; sent when forwarding resumes
             while not pair.closed.is_set():
+                if held and self._forwarding.is_set():
+                    sink.sendall(held)
+                    with self._lock:
+                        self.bytes_forwarded += len(held)
+                    held = b""
                 if not self._forwarding.is_set():
                     # Stalled: read nothing, send nothing; but notice the client hanging up
                     # (POLLRDHUP: its FIN arrived, even with unread bytes before it).
@@ -229,6 +246,16 @@ class LinkProxy:
                             self.closed_by_client += 1
                             self.events.append((time.monotonic(), "client closed a connection"))
                     break
+                if from_client:
+                    with self._lock:
+                        if self._stall_budget is not None:
+                            if len(data) >= self._stall_budget:
+                                data, held = data[:self._stall_budget], data[self._stall_budget:]
+                                self._stall_budget = None
+                                self._forwarding.clear()
+                                self.events.append((time.monotonic(), "stall (budget reached)"))
+                            else:
+                                self._stall_budget -= len(data)
                 sink.sendall(data)
                 with self._lock:
                     self.bytes_forwarded += len(data)

@@ -39,6 +39,7 @@ from link_proxy import LinkProxy  # noqa: E402
 from rolling_common import (  # noqa: E402
     HOST, imap_login, lmtp_deliver, message, metric, metrics, sync_status, wait_caught_up, wait_equal, wait_until)
 from store_snapshot import snapshot, summary  # noqa: E402
+from sync_interop import big_message  # noqa: E402
 
 ADMIN = "cyrus"
 ADMIN_PASSWORD = "repl-secret"
@@ -47,6 +48,7 @@ USERS = ["alice", "bob"]
 SYNC_TIMEOUT = 3  # seconds: the master's sync_timeout, how long it waits for a silent replica
 CATCH_UP = 60.0  # seconds allowed to catch up after the link comes back
 DELIVERY_INTERVAL = 0.05  # pace of the delivery thread (a rate, not a synchronisation)
+BIG_MIB = 8  # a message large enough to back up the master's writes when the link stalls
 
 
 class Deliverer(threading.Thread):
@@ -189,6 +191,21 @@ def main() -> int:
         tally.check(status.backlog > 0, f"stalled link: the backlog grows ({status.backlog} changes)", status.text)
         proxy.restore()
         caught_up("stall lifted")
+
+        # 6b. Stalled in the middle of a large upload: the master's writes back up (the proxy
+        # reads nothing), and it must give up all the same.
+        closed = proxy.closed_by_client
+        proxy.stall_after(256 * 1024)
+        lmtp_deliver(master.lmtp_port, "alice", big_message(BIG_MIB))
+        with deliverer.lock:
+            deliverer.acked.append((-1, "alice"))
+        ok, _ = wait_until(lambda: proxy.stalled, 30)
+        tally.check(ok, f"the link stalls {256} KiB into the {BIG_MIB} MiB upload")
+        ok, seconds = wait_until(lambda: proxy.closed_by_client > closed, SYNC_TIMEOUT * 3 + 10)
+        tally.check(ok, f"stalled during a {BIG_MIB} MiB upload: the master gave up after {seconds:.1f}s",
+                    f"{proxy.open_connections()} connections open; master log:\n{master.log_tail(1500)}")
+        proxy.restore()
+        caught_up("stall during an upload lifted")
 
         # 7. Stalled, then reset and restored.
         proxy.stall()

@@ -63,7 +63,9 @@ public struct CorvidConfig: Sendable, Equatable {
     /// `timeout`: minutes of inactivity before an IMAP session is logged out; at least 30
     /// (RFC 9051 §5.4), default 32 as Cyrus.
     public var imapTimeoutMinutes: Int = 32
-    /// `sync_timeout`: seconds of inactivity before a csync connection is closed (Cyrus: 1800).
+    /// `sync_timeout`: seconds of inactivity before a csync connection is closed (Cyrus: 1800);
+    /// on a master, the longest it waits on a silent replica before it reconnects (Cyrus's
+    /// sync_client uses it the same way, at least 3 s).
     public var syncTimeoutSeconds: Int = 1800
     /// `poptimeout`: minutes of inactivity before a POP3 session is closed (nothing deleted);
     /// at least 10 (RFC 1939 §3), default 10 as Cyrus.
@@ -137,7 +139,10 @@ public struct CorvidConfig: Sendable, Equatable {
         ("altnamespace", "alternate namespace: personal folders beside INBOX (default yes)"),
         ("unixhierarchysep", "'/' as the hierarchy separator instead of '.' (default yes)"),
         ("timeout", "minutes before an idle IMAP session is logged out; at least 30 (default 32)"),
-        ("sync_timeout", "seconds before an idle csync connection is closed (default 1800)"),
+        (
+            "sync_timeout",
+            "seconds before an idle csync connection is closed, or a master gives up on a silent replica (default 1800)"
+        ),
         ("sync_host", "replica for `corvid sync`: host or host:port"),
         ("sync_port", "replica csync port when sync_host has none (default 2005)"),
         ("sync_authname", "replica admin user `corvid sync` authenticates as"),
@@ -269,7 +274,7 @@ public struct CorvidConfig: Sendable, Equatable {
         config.altNamespace = try reader.bool("altnamespace") ?? true
         config.unixHierarchySep = try reader.bool("unixhierarchysep") ?? true
         config.imapTimeoutMinutes = try reader.integer("timeout", range: 30...10_080) ?? 32
-        config.syncTimeoutSeconds = try reader.integer("sync_timeout", range: 30...86_400) ?? 1800
+        config.syncTimeoutSeconds = try reader.integer("sync_timeout", range: 3...86_400) ?? 1800
         config.popTimeoutMinutes = try reader.integer("poptimeout", range: 10...10_080) ?? 10
         config.popMinPollSeconds = try reader.duration("popminpoll", unit: 60, range: 0...(7 * 86_400)) ?? 0
         config.popPollPadding = try reader.integer("poppollpadding", range: 1...1_000) ?? 1

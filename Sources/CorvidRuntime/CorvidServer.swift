@@ -179,6 +179,7 @@ public enum CorvidServer {
                     verifyOnStart: lock.previousRunEndedUncleanly,
                     verifyEachSession: config.syncVerify,
                     ackBoard: ackBoard,
+                    replyTimeout: .seconds(Int64(config.syncTimeoutSeconds)),
                     clock: SQLiteMailStore.systemTime
                 )
             )

@@ -1,6 +1,7 @@
 import Logging
 import MailCore
 import MailStore
+import NIOCore
 import Replication
 import ServiceLifecycle
 
@@ -17,6 +18,8 @@ struct RollingReplicationService: Service {
     let verifyEachSession: Bool
     /// `sync_ack: replica` waiters, told of each channel's durable progress.
     let ackBoard: ReplicaAckBoard?
+    /// `sync_timeout`: the longest a session waits on a silent replica before reconnecting.
+    let replyTimeout: TimeAmount
     let clock: @Sendable () -> UnixTime
 
     func run() async throws {
@@ -63,7 +66,11 @@ struct RollingReplicationService: Service {
                         ),
                         logger: logger
                     ),
-                    connector: SyncClientChannel.Connector(host: channel.host, port: channel.port),
+                    connector: SyncClientChannel.Connector(
+                        host: channel.host,
+                        port: channel.port,
+                        replyTimeout: replyTimeout
+                    ),
                     clock: clock,
                     ackBoard: ackBoard
                 )

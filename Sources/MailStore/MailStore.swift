@@ -95,7 +95,15 @@ public protocol MailStore: Sendable {
     ) async throws(MailStoreError) -> CopyResult
     /// Renames a mailbox and every mailbox below it, keeping uniqueids, UIDVALIDITY and
     /// contents; renaming an INBOX moves its messages into a new mailbox instead (RFC 9051).
-    func renameMailbox(_ source: MailboxName, to destination: MailboxName) async throws(MailStoreError)
+    /// Subscriptions to the renamed mailboxes move with them when `movingSubscriptions` (IMAP,
+    /// where each moved one is a subscription change the replication log carries); a csync
+    /// replica's APPLY RENAME leaves them, as Cyrus's sync_server does (the master's SUB/UNSUB
+    /// says what they are).
+    func renameMailbox(
+        _ source: MailboxName,
+        to destination: MailboxName,
+        movingSubscriptions: Bool
+    ) async throws(MailStoreError)
     /// The mailbox and, in one snapshot, its records: all live ones when `since` is nil, else
     /// every record (tombstones included) whose modseq is above `since`. Nil if no such mailbox.
     func mailboxChanges(_ name: MailboxName, since: ModSeq?) async throws(MailStoreError) -> (Mailbox, [MessageRecord])?
@@ -197,6 +205,11 @@ public protocol MailStore: Sendable {
 }
 
 extension MailStore {
+    /// Renames as IMAP does, subscriptions moving along.
+    public func renameMailbox(_ source: MailboxName, to destination: MailboxName) async throws(MailStoreError) {
+        try await renameMailbox(source, to: destination, movingSubscriptions: true)
+    }
+
     /// Creates a user with its INBOX.
     public func createUser(
         _ name: UserName,

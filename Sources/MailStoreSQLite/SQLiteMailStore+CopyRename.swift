@@ -96,7 +96,11 @@ extension SQLiteMailStore {
         return CopyResult(uidValidity: to.uidValidity, pairs: pairs)
     }
 
-    public func renameMailbox(_ source: MailboxName, to destination: MailboxName) async throws(MailStoreError) {
+    public func renameMailbox(
+        _ source: MailboxName,
+        to destination: MailboxName,
+        movingSubscriptions: Bool
+    ) async throws(MailStoreError) {
         let now = clock()
         let partition = configuration.defaultPartition
         try await write { db, files in
@@ -162,10 +166,33 @@ extension SQLiteMailStore {
                 let root = try Self.nearestQuotaRoot(db, newName)
                 try db.execute(sql: "UPDATE mailboxes SET quotaroot = ? WHERE id = ?", arguments: [root, id])
                 if let root { roots.insert(root) }
-                try db.execute(
-                    sql: "UPDATE subscriptions SET mailbox = ? WHERE mailbox = ?",
-                    arguments: [newName.internalName, oldName]
-                )
+                if movingSubscriptions {
+                    let subscribers = try String.fetchAll(
+                        db,
+                        sql: "SELECT user FROM subscriptions WHERE mailbox = ?",
+                        arguments: [oldName]
+                    )
+                    try db.execute(
+                        sql: "UPDATE subscriptions SET mailbox = ? WHERE mailbox = ?",
+                        arguments: [newName.internalName, oldName]
+                    )
+                    // Each moved subscription is two subscription changes (the old name's and
+                    // the new one's), so replication sends UNSUB and SUB.
+                    for user in subscribers {
+                        for name in [oldName, newName.internalName] {
+                            try Self.recordChange(
+                                db,
+                                &files,
+                                kind: .subscription,
+                                user: user,
+                                mailbox: name,
+                                uniqueID: nil,
+                                modSeq: nil,
+                                now: now
+                            )
+                        }
+                    }
+                }
                 guard let renamed = try Self.fetchMailbox(db, newName) else { continue }
                 let modseq = renamed.highestModSeq.next
                 try db.execute(

@@ -14,6 +14,15 @@ public protocol SyncClientTransport: Sendable {
     /// now on writes are deflated and input is inflated (raw DEFLATE, sync-protocol §1.8). The
     /// replica sends nothing until the next command, so no input can be caught in between.
     func startCompression() async throws
+    /// Told `true` when the session starts waiting for the replica's next bytes and `false`
+    /// when they came. The runtime fails a connection that keeps the session waiting longer
+    /// than `sync_timeout` (as Cyrus's sync_client times out its reads), so a silent replica
+    /// cannot hang the master; the default does nothing.
+    func waitingForReplica(_ waiting: Bool)
+}
+
+extension SyncClientTransport {
+    public func waitingForReplica(_ waiting: Bool) {}
 }
 
 /// Receives the file literals of a reply, one after the other. It cannot fail the read: the
@@ -42,6 +51,8 @@ public struct SyncClientError: Error, Hashable, Sendable, CustomStringConvertibl
         case commandRefused
         /// The local store failed.
         case storeFailure
+        /// The replica kept the master waiting longer than `sync_timeout` (a stalled link).
+        case timedOut
     }
 
     public var code: Code
@@ -59,7 +70,7 @@ public struct SyncClientError: Error, Hashable, Sendable, CustomStringConvertibl
     /// Whether the session can continue with another user after this error.
     public var isSessionFatal: Bool {
         switch code {
-        case .connectionClosed, .protocolViolation, .authenticationFailed, .compressionUnavailable: true
+        case .connectionClosed, .protocolViolation, .authenticationFailed, .compressionUnavailable, .timedOut: true
         case .commandRefused, .storeFailure: false
         }
     }
@@ -118,7 +129,17 @@ where Input.Element == ByteBuffer {
                     continue
                 }
             }
-            guard var chunk = try await iterator.next() else {
+            transport.waitingForReplica(true)
+            let next: ByteBuffer?
+            do {
+                next = try await iterator.next()
+            } catch let error as SyncClientError {
+                throw error
+            } catch {
+                throw SyncClientError(.connectionClosed, "reading from the replica: \(error)")
+            }
+            transport.waitingForReplica(false)
+            guard var chunk = next else {
                 throw SyncClientError(.connectionClosed, "the replica closed the connection")
             }
             pending.writeBuffer(&chunk)

@@ -152,7 +152,7 @@ extension SyncServerRunner {
             logger.debug("csync rename already applied", metadata: ["from": "\(old)", "to": "\(new)"])
             return
         }
-        try await store.renameMailbox(old, to: new)
+        try await store.renameMailbox(old, to: new, movingSubscriptions: false)
         logger.info("csync renamed mailbox", metadata: ["from": "\(old)", "to": "\(new)"])
     }
 

@@ -75,7 +75,13 @@ struct Sync: AsyncParsableCommand {
         let verbose = self.verbose
         let report: SyncClientReport
         do {
-            report = try await SyncClientChannel.run(host: host, port: port, client: client, work: work) { event in
+            report = try await SyncClientChannel.run(
+                host: host,
+                port: port,
+                client: client,
+                work: work,
+                replyTimeout: .seconds(Int64(config.syncTimeoutSeconds))
+            ) { event in
                 Self.show(event, chatty: chatty, verbose: verbose)
             }
         } catch {

@@ -144,6 +144,22 @@ package enum ChannelUpgrade {
         try channel.pipeline.syncOperations.addHandler(InboundByteCounter(), position: .last)
     }
 
+    /// Hands the session an empty inbound chunk, as if read after everything already read: how
+    /// an IMAP session waiting for input learns that its mailbox changed (`IMAPTransport.wake`).
+    ///
+    /// The chunk starts at the ``InboundByteCounter``, so it passes no other handler: it does not
+    /// count as client activity for the idle timeout, TLS and DEFLATE never see it, and it adds
+    /// nothing to the byte count the upgrades report. Callable from any thread; does nothing
+    /// once the pipeline is gone.
+    package static func wakeSession(on channel: any Channel) {
+        channel.eventLoop.execute {
+            guard let context = try? channel.pipeline.syncOperations.context(handlerType: InboundByteCounter.self)
+            else { return }
+            context.fireChannelRead(NIOAny(ByteBuffer()))
+            context.fireChannelReadComplete()
+        }
+    }
+
     /// Puts TLS at the front of a new connection's pipeline, for implicit-TLS listeners
     /// (`imaps_listen`, `pop3s_listen`, RFC 8314 §3.3).
     ///

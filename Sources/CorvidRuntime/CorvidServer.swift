@@ -249,9 +249,13 @@ public enum CorvidServer {
             group: group,
             idleTimeout: .minutes(Int64(config.imapTimeoutMinutes)),
             farewell: "* BYE Autologout; idle for too long\r\n",
+            inbox: true,
             logger: logger,
             announce: announce
-        ) { peer, input, transport, tlsActive in
+        ) { peer, _, transport, tlsActive in
+            // IMAP sessions idle for hours: their input comes through a SessionInbox, which
+            // costs less to wait on than NIOAsyncChannel's stream.
+            let input = try await transport.inbox()
             try await connection.run(peer: peer, input: input, transport: transport, tlsActive: tlsActive)
         }
         let services: [any Service] = [ChangeHubService(hub: hub, store: store)] + listeners
@@ -309,6 +313,7 @@ public enum CorvidServer {
         group: EventLoopGroup,
         idleTimeout: TimeAmount,
         farewell: String,
+        inbox: Bool = false,
         logger: Logger,
         announce: @escaping @Sendable (String) -> Void,
         session: @escaping SessionService.Session
@@ -324,6 +329,7 @@ public enum CorvidServer {
                     implicitTLS: implicit,
                     idleTimeout: idleTimeout,
                     farewell: farewell,
+                    inbox: inbox,
                     logger: logger,
                     session: session
                 )

@@ -9,7 +9,8 @@ import ServiceLifecycle
 
 /// Binds a listener for a session protocol (IMAP, POP3): sockets tuned for many mostly idle
 /// sessions, implicit TLS when asked, an idle timeout that says `farewell` before closing, and
-/// the inbound byte counter that STARTTLS/STLS and COMPRESS rely on.
+/// the inbound byte counter that STARTTLS/STLS and COMPRESS rely on. With `inbox`, the input
+/// is read through a ``SessionInbox`` rather than `NIOAsyncChannel`'s inbound stream.
 enum SessionListener {
     static func bind(
         _ address: ListenAddress,
@@ -17,7 +18,8 @@ enum SessionListener {
         tls: NIOSSLContext?,
         implicitTLS: Bool,
         idleTimeout: TimeAmount,
-        farewell: String
+        farewell: String,
+        inbox: Bool = false
     ) async throws -> NIOAsyncChannel<NIOAsyncChannel<ByteBuffer, ByteBuffer>, Never> {
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
@@ -34,6 +36,7 @@ enum SessionListener {
                 try channel.pipeline.syncOperations.addHandler(IdleStateHandler(readTimeout: idleTimeout))
                 try channel.pipeline.syncOperations.addHandler(IdleCloser(farewell: farewell))
                 try ChannelUpgrade.addInboundByteCounter(to: channel)
+                if inbox { try channel.pipeline.syncOperations.addHandler(SessionInboxHandler(channel: channel)) }
                 return try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
             }
         }
@@ -66,7 +69,8 @@ final class SessionService: Service {
     let session: Session
 
     /// Binds the listener (see ``SessionListener/bind``); `farewell` is the line an idle
-    /// session gets before it is closed.
+    /// session gets before it is closed; with `inbox`, sessions read their input from
+    /// ``ChannelSessionTransport/inbox()`` (the `input` they are given stays empty).
     init(
         _ address: ListenAddress,
         group: EventLoopGroup,
@@ -74,6 +78,7 @@ final class SessionService: Service {
         implicitTLS: Bool,
         idleTimeout: TimeAmount,
         farewell: String,
+        inbox: Bool = false,
         logger: Logger,
         session: @escaping Session
     ) async throws {
@@ -83,7 +88,8 @@ final class SessionService: Service {
             tls: tls,
             implicitTLS: implicitTLS,
             idleTimeout: idleTimeout,
-            farewell: farewell
+            farewell: farewell,
+            inbox: inbox
         )
         self.tls = tls
         self.implicitTLS = implicitTLS
@@ -92,17 +98,29 @@ final class SessionService: Service {
     }
 
     func run() async throws {
-        try await AcceptLoop.run(channel) { client in
-            let peer = client.channel.remoteAddress?.ipAddress ?? "local"
-            do {
-                try await client.executeThenClose { input, output in
-                    let transport = ChannelSessionTransport(channel: client.channel, output: output, tls: self.tls)
-                    try await self.session(peer, input, transport, self.implicitTLS)
-                }
-            } catch {
-                self.logger.debug("connection closed", metadata: ["error": "\(error)"])
+        try await AcceptLoop.run(channel) { client in await self.serve(client) }
+    }
+
+    /// Runs one connection's session, then closes it.
+    ///
+    /// Every async frame from here down to the session's read stays allocated for as long as
+    /// the connection is open (10,000 idle sessions hold 10,000 of them), so this frame is kept
+    /// small: the logging is out of line.
+    private func serve(_ client: NIOAsyncChannel<ByteBuffer, ByteBuffer>) async {
+        let peer = client.channel.remoteAddress?.ipAddress ?? "local"
+        do {
+            try await client.executeThenClose { input, output in
+                let transport = ChannelSessionTransport(channel: client.channel, output: output, tls: self.tls)
+                try await self.session(peer, input, transport, self.implicitTLS)
             }
+        } catch {
+            closed(with: error)
         }
+    }
+
+    @inline(never)
+    private func closed(with error: any Error) {
+        logger.debug("connection closed", metadata: ["error": "\(error)"])
     }
 }
 
@@ -122,5 +140,12 @@ struct ChannelSessionTransport: IMAPTransport, POP3Transport, SyncTransport {
 
     func startCompression(after reply: ByteBuffer) async throws -> Int {
         try await ChannelUpgrade.startCompression(on: channel, sendingFirst: reply)
+    }
+
+    func wake() { ChannelUpgrade.wakeSession(on: channel) }
+
+    /// The connection's ``SessionInbox`` (listeners bound with `inbox`).
+    func inbox() async throws -> SessionInbox {
+        try await channel.pipeline.handler(type: SessionInboxHandler.self).map(\.inbox).get()
     }
 }

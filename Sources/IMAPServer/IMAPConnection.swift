@@ -10,8 +10,9 @@ import ServerSupport
 /// pushes mailbox changes (IDLE) and writes responses.
 ///
 /// Transport-agnostic like `LMTPConnection`: input is any async sequence of byte chunks and
-/// output goes through an ``IMAPTransport``, so tests run sessions in memory.
-public struct IMAPConnection: Sendable {
+/// output goes through an ``IMAPTransport``, so tests run sessions in memory. A class: every
+/// session holds it, and it is one reference rather than a copy of all this.
+public final class IMAPConnection: Sendable {
     let configuration: IMAPConfiguration
     let store: any MailStore
     let hub: MailboxChangeHub
@@ -47,32 +48,34 @@ public struct IMAPConnection: Sendable {
         transport: some IMAPTransport,
         tlsActive: Bool
     ) async throws where Input.Element == ByteBuffer {
-        let events = ConnectionEvents()
-        let reader = Task {
-            do {
-                for try await chunk in input { await events.send(chunk) }
-            } catch {}
-            events.finish()
-        }
-        defer {
-            events.close()
-            reader.cancel()
-        }
-        var logger = self.logger
-        logger[metadataKey: "session.id"] = "\(SessionID.next())"
-        logger[metadataKey: "peer"] = "\(peer)"
         IMAPMetrics.connections.increment()
         IMAPMetrics.activeConnections.increment()
         defer { IMAPMetrics.activeConnections.decrement() }
         let runner = IMAPSessionRunner(
             connection: self,
-            events: events,
+            signal: ChangeSignal(wake: { transport.wake() }),
             transport: transport,
             tlsActive: tlsActive,
-            logger: logger
+            logContext: IMAPLogContext(sessionID: "\(SessionID.next())", peer: peer)
         )
         defer { runner.stopWatching() }
-        try await runner.run()
+        try await runner.run(input)
+    }
+}
+
+/// The metadata an IMAP session's log lines carry.
+struct IMAPLogContext {
+    var sessionID: String
+    var peer: String
+    /// Set at login.
+    var user: String?
+
+    func apply(to base: Logger) -> Logger {
+        var logger = base
+        logger[metadataKey: "session.id"] = "\(sessionID)"
+        logger[metadataKey: "peer"] = "\(peer)"
+        if let user { logger[metadataKey: "user"] = "\(user)" }
+        return logger
     }
 }
 
@@ -86,12 +89,15 @@ struct UncheckedSendable<Value>: @unchecked Sendable {
 /// (and, while it waits, to the child task it runs a chunk in).
 final class IMAPSessionRunner<Transport: IMAPTransport> {
     let connection: IMAPConnection
-    let events: ConnectionEvents
+    let signal: ChangeSignal
     let transport: Transport
-    var logger: Logger
+    /// What this session adds to every log line (see ``logger``).
+    var logContext: IMAPLogContext
     var session: IMAPSession
     var decoder: IMAPFrameDecoder
     var pending = ByteBuffer()
+    /// Drops input from before a layer change (STARTTLS, COMPRESS).
+    var inputFilter = InputLayerFilter()
     var out = ByteBuffer()
     /// The tag of a running IDLE.
     var idleTag: String?
@@ -112,13 +118,22 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     var replicationTag: String?
 
     var store: any MailStore { connection.store }
+    /// The server's logger with this session's metadata, made when something is logged: a
+    /// logger kept per session costs its own metadata dictionary and handler copy.
+    var logger: Logger { logContext.apply(to: connection.logger) }
     var configuration: IMAPConfiguration { connection.configuration }
 
-    init(connection: IMAPConnection, events: ConnectionEvents, transport: Transport, tlsActive: Bool, logger: Logger) {
+    init(
+        connection: IMAPConnection,
+        signal: ChangeSignal,
+        transport: Transport,
+        tlsActive: Bool,
+        logContext: IMAPLogContext
+    ) {
         self.connection = connection
-        self.events = events
+        self.signal = signal
         self.transport = transport
-        self.logger = logger
+        self.logContext = logContext
         session = IMAPSession(configuration: connection.configuration, tlsActive: tlsActive)
         decoder = IMAPFrameDecoder(limits: connection.configuration.frameLimits)
     }
@@ -126,38 +141,87 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Named limit: response bytes buffered before they are written out mid-command.
     static var flushThreshold: Int { 256 * 1024 }
 
-    func run() async throws {
-        untagged(
-            status: .ok,
-            code: .capability(session.capabilities),
-            text: "\(configuration.serverName) Corvid IMAP server ready"
-        )
-        try await flush()
-        loop: while true {
-            switch await events.next() {
-            case .inputEnded:
-                break loop
-            case .mailboxChanged:
-                dirty = true
-                if idleTag != nil {
-                    try await inChildTask { runner in
-                        await runner.refresh(allowExpunge: true)
-                        try await runner.flush()
-                    }
-                    if mustClose { break loop }
-                }
-            case .input(var chunk):
-                pending.writeBuffer(&chunk)
-                let keepGoing = try await inChildTask { runner in
-                    let keepGoing = try await runner.processInput()
-                    try await runner.flush()
-                    return keepGoing
-                }
-                if !keepGoing || mustClose { break loop }
-                // An idle session keeps no input buffer (10,000 IDLE sessions add up).
-                if pending.readableBytes == 0 { pending = ByteBuffer() } else { pending.discardReadBytes() }
+    /// Drives the session over `input` until LOGOUT, the end of input, or a fatal error.
+    ///
+    /// This loop is all an idle session keeps: one task suspended in `next()` on its input.
+    /// Mailbox changes arrive on the same input as empty chunks (see ``ChangeSignal``), and the
+    /// work runs in short-lived child tasks (see ``inChildTask(_:)``). The frames down to the
+    /// read stay allocated while the session waits, so the work is out of line: this frame
+    /// holds little more than the iterator.
+    func run<Input: AsyncSequence>(_ input: Input) async throws where Input.Element == ByteBuffer {
+        try await greet()
+        var iterator = input.makeAsyncIterator()
+        while true {
+            let next: ByteBuffer?
+            do { next = try await iterator.next() } catch { next = nil }
+            guard let chunk = next, try await take(chunk) else { break }
+        }
+        await end()
+    }
+
+    @inline(never)
+    func greet() async throws {
+        try await inChildTask { runner in
+            runner.untagged(
+                status: .ok,
+                code: .capability(runner.session.capabilities),
+                text: "\(runner.configuration.serverName) Corvid IMAP server ready"
+            )
+            try await runner.flush()
+        }
+    }
+
+    /// Handles one input chunk, or a wake-up (an empty chunk); false once the session must end.
+    ///
+    /// Kept small for the same reason as ``run(_:)``: its frame and the ones it calls set the
+    /// depth of stack the session's task keeps. The work is done in a child task.
+    @inline(never)
+    func take(_ chunk: ByteBuffer) async throws -> Bool {
+        if chunk.readableBytes == 0 {
+            guard wokenUp() else { return true }
+            return try await inChildTask { runner in
+                await runner.refresh(allowExpunge: true)
+                try await runner.flush()
+                return !runner.mustClose
             }
         }
+        guard admit(chunk) else { return true }
+        return try await inChildTask { runner in try await runner.processPending() }
+    }
+
+    /// A wake-up: takes the change mark; true if an IDLE should push the changes now.
+    func wokenUp() -> Bool {
+        signal.wakeTaken()
+        if signal.takeChanged() { dirty = true }
+        return dirty && idleTag != nil
+    }
+
+    /// Adds a chunk of input to `pending`, unless it predates a layer change.
+    @inline(never)
+    func admit(_ chunk: ByteBuffer) -> Bool {
+        guard inputFilter.admit(chunk) else {
+            logger.notice("dropped input sent before the layer change", metadata: ["bytes": "\(chunk.readableBytes)"])
+            return false
+        }
+        var chunk = chunk
+        pending.writeBuffer(&chunk)
+        return true
+    }
+
+    /// Handles the complete commands in `pending` and writes the responses; false once the
+    /// session must end.
+    func processPending() async throws -> Bool {
+        let keepGoing = try await processInput()
+        try await flush()
+        if !keepGoing || mustClose { return false }
+        // An idle session keeps no input buffer (10,000 IDLE sessions add up).
+        if pending.readableBytes == 0 { pending = ByteBuffer() } else { pending.discardReadBytes() }
+        return true
+    }
+
+    /// Releases what a session ending mid-command holds.
+    @inline(never)
+    func end() async {
         await append?.staging?.discard()
         await replicationSession?.close()
     }
@@ -217,8 +281,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
                 case .discardRest(let through):
                     // STARTTLS / COMPRESS: anything the client sent after the command, before
                     // the new layer, is plaintext injection; it is dropped, never executed.
-                    let dropped =
-                        pending.readableBytes + events.discardInput(through: through) + (frameEvents.count - index - 1)
+                    inputFilter.dropThrough(through)
+                    let dropped = pending.readableBytes + (frameEvents.count - index - 1)
                     if dropped > 0 {
                         logger.notice("dropped input sent before the layer change", metadata: ["bytes": "\(dropped)"])
                     }
@@ -515,8 +579,8 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
 
     func startWatching(_ name: MailboxName) {
         stopWatching()
-        let events = self.events
-        watchToken = connection.hub.watch(mailbox: name.internalName) { events.mailboxChanged() }
+        let signal = self.signal
+        watchToken = connection.hub.watch(mailbox: name.internalName) { signal.mailboxChanged() }
         dirty = false
     }
 
@@ -528,7 +592,7 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Brings the selected view up to date and writes the untagged responses for what changed.
     func refresh(allowExpunge: Bool, force: Bool = false) async {
         guard var selected = session.selected else { return }
-        if events.takeChanged() { dirty = true }
+        if signal.takeChanged() { dirty = true }
         guard dirty || force || !selected.pendingExpunges.isEmpty && allowExpunge else { return }
         dirty = false
         let snapshot: (Mailbox, [MessageRecord])?

@@ -13,6 +13,13 @@ public protocol IMAPTransport: Sendable {
     func startTLS(after reply: ByteBuffer) async throws -> Int
     /// Sends `reply` uncompressed, then turns on DEFLATE both ways (RFC 4978).
     func startCompression(after reply: ByteBuffer) async throws -> Int
+    /// Makes the session's input yield one empty chunk soon, after what it already holds.
+    ///
+    /// Callable from any thread. It is how a change to the selected mailbox reaches a session
+    /// waiting for input (IDLE pushes it at once): the session needs no task of its own waiting
+    /// for changes. Real input never comes as an empty chunk; after the input ended it does
+    /// nothing.
+    func wake()
 }
 
 /// Verifies credentials, off the event loops (PBKDF2 costs tens of milliseconds).

@@ -70,7 +70,9 @@ final class IMAPTestServer: Sendable {
 final class IMAPTestClient: @unchecked Sendable {
     struct Transport: IMAPTransport {
         let sink: AsyncStream<ByteBuffer>.Continuation
+        let input: AsyncStream<ByteBuffer>.Continuation
         func write(_ buffer: ByteBuffer) async throws { sink.yield(buffer) }
+        func wake() { input.yield(ByteBuffer()) }
         func startTLS(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
         func startCompression(after reply: ByteBuffer) async throws -> Int { throw CancellationError() }
     }
@@ -86,7 +88,7 @@ final class IMAPTestClient: @unchecked Sendable {
             try await connection.run(
                 peer: "test",
                 input: client.inputStream,
-                transport: Transport(sink: client.sink),
+                transport: Transport(sink: client.sink, input: client.input),
                 tlsActive: false
             )
         }

@@ -5,8 +5,9 @@ import NIOCore
 import ServerSupport
 
 /// A streamed APPEND in progress: the message literals go to the store's staging area as they
-/// arrive, never whole into memory.
-struct AppendInProgress {
+/// arrive, never whole into memory. A class, so the session keeps a reference to it rather
+/// than room for all of it (the session object stays small while idle).
+final class AppendInProgress {
     var tag: String
     var mailbox: Mailbox
     /// Messages staged so far, with their flags and dates (MULTIAPPEND, RFC 3502).
@@ -17,6 +18,11 @@ struct AppendInProgress {
     var internalDate: UnixTime = 0
     /// Set when the command already failed; the rest of its bytes are read and dropped.
     var failure: Completion?
+
+    init(tag: String, mailbox: Mailbox) {
+        self.tag = tag
+        self.mailbox = mailbox
+    }
 }
 
 extension IMAPSessionRunner {
@@ -160,9 +166,8 @@ extension IMAPSessionRunner {
             append?.staging = nil
             do {
                 let message = try await staging.finish()
-                if var current = append {
+                if let current = append {
                     current.staged.append((message, current.flags, current.internalDate))
-                    append = current
                 }
             } catch {
                 append?.failure = Completion(error)

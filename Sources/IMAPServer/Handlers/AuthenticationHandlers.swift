@@ -84,7 +84,7 @@ extension IMAPSessionRunner {
             await connection.authenticator.authenticate(user: name.name, password: password)
         {
             session.loggedIn(as: name)
-            logger[metadataKey: "user"] = "\(name.name)"
+            logContext.user = name.name
             logger.info("imap login")
             IMAPMetrics.logins.increment()
             return .ok("Logged in", .capability(session.capabilities))

@@ -33,7 +33,9 @@ public enum CorvidServer {
         )
         let lock = try ServeLock(configDirectory: config.configDirectory)
         if lock.previousRunEndedUncleanly {
-            logger.warning(
+            // Only replication has something to do about it (the store recovers by itself).
+            logger.log(
+                level: config.syncLog ? .warning : .notice,
                 "the previous run did not shut down cleanly",
                 metadata: ["replication": "\(config.syncLog ? "every channel verifies its replica first" : "off")"]
             )

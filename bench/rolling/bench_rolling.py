@@ -30,8 +30,7 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 HOST = "127.0.0.1"
-# stopping a replica: SIGTERM, then SIGKILL after this many seconds (Cyrus's cyrmaster can take
-# 30 s and more to finish a graceful shutdown while IMAP clients are connected)
+# stopping a replica: SIGTERM, then SIGKILL after this many seconds (how it stopped is reported)
 STOP_TIMEOUT = 10.0
 QUICKACK = getattr(socket, "TCP_QUICKACK", None)
 MSGID = re.compile(rb"<(rb-[^>]+)@bench\.invalid>")
@@ -484,7 +483,7 @@ class Pair:
     note = ""
 
     def start(self) -> None: ...
-    def stop_replica(self) -> None: ...
+    def stop_replica(self) -> str: ...
     def start_replica(self) -> None: ...
     def problems(self) -> list[str]: return []
     def cleanup(self) -> None: ...
@@ -523,8 +522,11 @@ class CorvidPair(Pair):
                      f"{self.args.corvid_repeat_interval or '(default, 100ms)'}, "
                      f"sync_reconnect_maxwait: {self.args.reconnect_maxwait}")
 
-    def stop_replica(self) -> None:
-        self.replica.terminate(timeout=STOP_TIMEOUT)
+    def stop_replica(self) -> str:
+        code, seconds = self.replica.terminate(timeout=STOP_TIMEOUT)
+        if code is None:
+            return f"SIGTERM, still running after {seconds:.1f}s: SIGKILLed"
+        return f"SIGTERM, exited with status {code} in {seconds:.2f}s"
 
     def start_replica(self) -> None:
         self.replica.start()
@@ -560,6 +562,20 @@ def cyrus_instance_class():
                     f.write(f'DAEMON {{\n  syncclient cmd="{SYNC_CLIENT} -C {self.conf_path} -r"\n}}\n')
 
     return RollingCyrus
+
+
+def children(pid: int) -> list[int]:
+    """PIDs whose parent is pid, from /proc."""
+    out = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.append(int(entry))
+            except (OSError, IndexError, ValueError):
+                pass
+    return out
 
 
 def sync_client_pids(conf_path: str) -> set[int]:
@@ -609,8 +625,28 @@ class CyrusPair(Pair):
     def client_starts(self) -> int:
         return len(self.client_pids)
 
-    def stop_replica(self) -> None:
-        self.replica.stop(timeout=STOP_TIMEOUT)
+    def stop_replica(self) -> str:
+        """SIGTERM to cyrmaster; what is left after STOP_TIMEOUT is named, then SIGKILLed."""
+        proc = self.replica.proc
+        started = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+            note = f"SIGTERM to cyrmaster, exited with status {proc.returncode} in {time.monotonic() - started:.2f}s"
+        except subprocess.TimeoutExpired:
+            left = []
+            for pid in [proc.pid] + children(proc.pid):  # our cyrmaster and its services, by pid
+                try:
+                    with open(f"/proc/{pid}/comm") as f:
+                        left.append(f.read().strip())
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            proc.wait(timeout=30)
+            note = (f"SIGTERM to cyrmaster, still running after {STOP_TIMEOUT:g}s "
+                    f"({', '.join(sorted(left))}): SIGKILLed")
+        self.replica.stop(timeout=STOP_TIMEOUT)  # bookkeeping; waits until the ports are free
+        return note
 
     def start_replica(self) -> None:
         self.replica.start()
@@ -763,8 +799,9 @@ class Run:
             time.sleep(a.settle_seconds)  # steady state before the outage
             self.update()
             t_stop = time.monotonic()
-            self.pair.stop_replica()
+            stop_note = self.pair.stop_replica()
             t_stopped = time.monotonic()
+            log(f"{self.pair.name}: replica stop: {stop_note}")
             log(f"{self.pair.name}: replica stopped ({t_stopped - t_stop:.1f}s); outage {a.outage_seconds:g}s")
             problems_during: list[str] = []
             outage_end = t_stop + a.outage_seconds  # the outage counts from the stop's start
@@ -816,7 +853,7 @@ class Run:
                   if t_conn is not None and t_done is not None and t_conn <= r["seen"] <= t_done]
         first_seen = min((self.seen[r["t"]]["seen"] for r in seen_backlog), default=None)
         result = {"delivery": self.delivery_stats("cu", records),
-                  "outage_seconds": t_restart - t_stop, "stop_seconds": t_stopped - t_stop,
+                  "outage_seconds": t_restart - t_stop, "stop_seconds": t_stopped - t_stop, "stop": stop_note,
                   "restart_ready_seconds": t_ready - t_restart,
                   "backlog_messages": len(backlog), "backlog_bytes": nbytes,
                   "backlog_not_replicated": len(backlog) - len(seen_backlog),
@@ -944,6 +981,8 @@ def report(results: dict, args) -> None:
 
 
 def cmd_orchestrate(args) -> int:
+    global STOP_TIMEOUT
+    STOP_TIMEOUT = args.stop_timeout
     args.mode = "quick" if args.quick else "full"
     if args.lag_seconds is None:
         args.lag_seconds = 20.0 if args.quick else 60.0
@@ -1003,6 +1042,8 @@ def main() -> int:
     o.add_argument("--reconnect-maxwait", default="20s")
     o.add_argument("--cyrus-repeat-interval", default="")
     o.add_argument("--corvid-repeat-interval", default="")
+    o.add_argument("--stop-timeout", type=float, default=STOP_TIMEOUT,
+                   help="seconds a stopping replica gets before SIGKILL")
     o.add_argument("--keep", action="store_true")
     o.set_defaults(func=cmd_orchestrate)
     ld = sub.add_parser("load")

@@ -483,6 +483,9 @@ class Pair:
     note = ""
 
     def start(self) -> None: ...
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds used so far by the master's and the replica's process trees."""
+        return tree_cpu_seconds(self.master.proc.pid), tree_cpu_seconds(self.replica.proc.pid)
     def stop_replica(self) -> str: ...
     def start_replica(self) -> None: ...
     def problems(self) -> list[str]: return []
@@ -576,6 +579,33 @@ def children(pid: int) -> list[int]:
             except (OSError, IndexError, ValueError):
                 pass
     return out
+
+
+def tree_cpu_seconds(root: int) -> float:
+    """CPU time (user + system) of a process, its live descendants, and the children already
+    reaped by any of them (cutime/cstime), from /proc."""
+    parent: dict[int, int] = {}
+    times: dict[int, float] = {}
+    tick = os.sysconf("SC_CLK_TCK")
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            pid = int(entry)
+            parent[pid] = int(fields[1])
+            times[pid] = sum(int(x) for x in fields[11:15]) / tick  # utime stime cutime cstime
+    total, stack, seen = 0.0, [root], set()
+    while stack:
+        pid = stack.pop()
+        if pid in seen or pid not in times:
+            continue
+        seen.add(pid)
+        total += times[pid]
+        stack.extend(p for p, pp in parent.items() if pp == pid)
+    return total
 
 
 def sync_client_pids(conf_path: str) -> set[int]:
@@ -765,11 +795,28 @@ class Run:
         if self.wait_seen(tokens, 120, "warm-up") is None:
             raise RuntimeError("warm-up messages never reached the replica: " + "; ".join(self.pair.problems()))
 
+    def prefill(self) -> dict:
+        """--prefill N messages per user, as fast as the master takes them, then waits until the
+        replica has them all: the lag phase then runs against mailboxes of that size."""
+        n = self.args.prefill * len(self.pair.users)
+        log(f"{self.pair.name}: prefill: {n} messages ({self.args.prefill} per user)")
+        started = time.monotonic()
+        p = self.load("fill", 0, count=n, rate=self.args.prefill_rate)
+        p.wait(timeout=3600)
+        self.update()
+        acked = self.acked("fill")
+        done = self.wait_seen([r["t"] for r in acked], 1800, "prefill")
+        if done is None:
+            raise RuntimeError("prefill: the replica did not get every message")
+        return {"messages": len(acked), "seconds": time.monotonic() - started}
+
     def lag_phase(self) -> dict:
         log(f"{self.pair.name}: lag: {self.args.rate:g} msg/s for {self.args.lag_seconds:g}s")
         before = (competitors(), loadavg())
+        cpu_before = self.pair.cpu()
         p = self.load("lag", self.args.lag_seconds)
         p.wait(timeout=self.args.lag_seconds + 120)
+        cpu_after = self.pair.cpu()
         self.update()
         records = [r for t, r in self.sent.items() if t.startswith("rb-lag-")]
         acked = self.acked("lag")
@@ -788,7 +835,8 @@ class Run:
                            "max": max(upper) if upper else None,
                            "mean": sum(upper) / len(upper) if upper else None},
                 "lag_ms_lower_bound": {"p50": pct(lower, 50), "p99": pct(lower, 99)},
-                "competitors": [before[0], after[0]], "loadavg": [before[1], after[1]]}
+                "competitors": [before[0], after[0]], "loadavg": [before[1], after[1]],
+                "cpu_seconds": {"master": cpu_after[0] - cpu_before[0], "replica": cpu_after[1] - cpu_before[1]}}
 
     def catchup_phase(self) -> dict:
         a = self.args
@@ -889,7 +937,10 @@ def bench_pair(pair_cls, args) -> dict:
         pair.start()
         run.start_watch()
         run.warmup()
-        result = {"setup": pair.note, "lag": run.lag_phase()}
+        result = {"setup": pair.note}
+        if args.prefill > 0:
+            result["prefill"] = run.prefill()
+        result["lag"] = run.lag_phase()
         if args.outage_seconds > 0:
             result["catchup"] = run.catchup_phase()
         run.stop_watch()
@@ -945,6 +996,8 @@ def report(results: dict, args) -> None:
           f"{args.conns} connections), {os.cpu_count()} cores; mode: {args.mode}")
     print(f"replica polled over IMAP every {args.poll_ms:g} ms{' (NOOP + UID FETCH)' if args.noop else ' (UID FETCH)'}; "
           "lag = master's 250 -> first poll answer listing it")
+    if args.prefill > 0:
+        print(f"mailboxes prefilled with {args.prefill:,} messages each before the lag phase")
     print(f"{'':38} {'Cyrus 3.6 -> Cyrus':>{w}} {'Corvid -> Corvid':>{w}} {'ratio':>14}")
     print(f"-- lag, {args.lag_seconds:g}s at steady rate (ratio: Cyrus/Corvid)")
     row("  delivery rate achieved", g("lag", "delivery", "rate"), ",.1f", " msg/s")
@@ -954,6 +1007,10 @@ def report(results: dict, args) -> None:
     for p in ("p50", "p95", "p99", "max"):
         row(f"  replication lag {p}", g("lag", "lag_ms", p), ",.0f", " ms", lag_ratio)
     row("  not replicated by the end", g("lag", "not_replicated"), "d")
+    row("  master CPU (whole tree)", lambda d: None if g("lag", "cpu_seconds", "master")(d) is None
+        else d["lag"]["cpu_seconds"]["master"] / d["lag"]["delivery"]["seconds"] * 100, ".0f", " % of a core")
+    row("  replica CPU (incl. the watcher's polls)", lambda d: None if g("lag", "cpu_seconds", "replica")(d) is None
+        else d["lag"]["cpu_seconds"]["replica"] / d["lag"]["delivery"]["seconds"] * 100, ".0f", " % of a core")
     row("  watcher: mean poll round trip", lambda d: None if not g("watch", "polls")(d)
         else d["watch"]["busy_seconds"] / d["watch"]["polls"] * 1000, ".1f", " ms")
     if args.outage_seconds > 0:
@@ -1032,6 +1089,9 @@ def main() -> int:
     o.add_argument("--conns", type=int, default=16)
     o.add_argument("--size", type=int, default=2048)
     o.add_argument("--lag-seconds", type=float, default=None)
+    o.add_argument("--prefill", type=int, default=0,
+                   help="messages per user delivered (and replicated) before the lag phase")
+    o.add_argument("--prefill-rate", type=float, default=1500.0)
     o.add_argument("--outage-seconds", type=float, default=None, help="0 skips the catch-up phase")
     o.add_argument("--settle-seconds", type=float, default=5.0)
     o.add_argument("--drain-seconds", type=float, default=60.0)

@@ -428,6 +428,26 @@ def pct(values: list[float], p: float) -> float | None:
     return s[k]
 
 
+def socket_queues(port: int) -> list[str]:
+    """Every TCP socket with `port` at either end, with its send and receive queues (bytes
+    written but not yet acknowledged / received but not yet read by the process), from
+    /proc/net/tcp: what a stalled csync session looks like from outside."""
+    states = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "0A": "LISTEN"}
+    out = []
+    try:
+        with open("/proc/net/tcp") as f:
+            next(f)
+            for line in f:
+                parts = line.split()
+                local, remote = int(parts[1].rsplit(":", 1)[1], 16), int(parts[2].rsplit(":", 1)[1], 16)
+                if port in (local, remote) and parts[3] != "0A":
+                    tx, rx = (int(x, 16) for x in parts[4].split(":"))
+                    out.append(f"{local}->{remote} {states.get(parts[3], parts[3])} send-q {tx} recv-q {rx}")
+    except OSError:
+        pass
+    return out
+
+
 def established(port: int) -> int:
     """ESTABLISHED TCP connections whose local port is `port` (the replica's csync side), from
     /proc/net/tcp: reading it does not touch either server."""
@@ -489,6 +509,8 @@ class Pair:
     def stop_replica(self) -> str: ...
     def start_replica(self) -> None: ...
     def problems(self) -> list[str]: return []
+    def diagnose(self) -> dict:
+        return {"csync_sockets": socket_queues(self.replica_sync)}
     def cleanup(self) -> None: ...
 
 
@@ -539,6 +561,15 @@ class CorvidPair(Pair):
         if not self.master.alive():
             out.append("corvid master exited")
         return out
+
+    def diagnose(self) -> dict:
+        result = super().diagnose()
+        try:
+            status = self.master.cli("sync", "status", timeout=60)
+            result["corvid_sync_status"] = (status.stdout + status.stderr).decode("utf-8", "replace")[-2000:]
+        except Exception as error:  # noqa: BLE001 - diagnostics only
+            result["corvid_sync_status"] = repr(error)
+        return result
 
     def cleanup(self) -> None:
         for s in (getattr(self, "master", None), getattr(self, "replica", None)):
@@ -883,6 +914,10 @@ class Run:
                        if not (r["t"] in self.seen and self.seen[r["t"]]["seen"] < cutoff)]
             left = max(1.0, timeout - (time.monotonic() - t_restart))
             t_done = self.wait_seen([r["t"] for r in backlog], left, "catch-up") if t_conn else None
+            diagnostics = None
+            if t_done is None:
+                diagnostics = self.pair.diagnose()
+                log(f"{self.pair.name}: catch-up did not finish; " + json.dumps(diagnostics))
             if t_done is not None:
                 self.update()  # a late batch may have shown an earlier message too
                 t_done = max(self.seen[r["t"]]["seen"] for r in backlog) if backlog else t_conn
@@ -911,6 +946,7 @@ class Run:
                   "seen_before_reconnect": sum(1 for r in self.acked("cu", before=t_restart)
                                                if r["t"] in self.seen and t_restart <= self.seen[r["t"]]["seen"] < cutoff),
                   "problems_during_outage": problems_during,
+                  "diagnostics_at_timeout": diagnostics,
                   "sync_client_processes": (len(self.pair.client_pids) if hasattr(self.pair, "client_pids")
                                             else None),
                   "competitors": [before[0], after[0]], "loadavg": [before[1], after[1]]}
@@ -1028,6 +1064,11 @@ def report(results: dict, args) -> None:
         row("  catch-up speed (from restart)", g("catchup", "total_msgs_per_s"), ",.0f", " msg/s", rate_ratio)
         row("  delivery rate during the phase", g("catchup", "delivery", "rate"), ",.1f", " msg/s")
         row("  not replicated by the end", g("catchup", "not_replicated_at_end"), "d")
+        for name, d in (("Cyrus", c), ("Corvid", v)):
+            diag = g("catchup", "diagnostics_at_timeout")(d)
+            if diag:
+                print(f"  {name}: catch-up did not finish within {args.catchup_timeout:g}s of the restart; "
+                      f"csync sockets: {'; '.join(diag.get('csync_sockets', [])) or 'none'}")
     for name, d in (("cyrus", c), ("corvid", v)):
         comp = [d.get(k, {}).get("competitors") for k in ("lag", "catchup") if d.get(k)]
         busy = [x for pair in comp if pair for x in pair]
@@ -1045,6 +1086,8 @@ def cmd_orchestrate(args) -> int:
         args.lag_seconds = 20.0 if args.quick else 60.0
     if args.outage_seconds is None:
         args.outage_seconds = 60.0 if args.quick else 600.0
+    if args.catchup_timeout is None:
+        args.catchup_timeout = 300.0 if args.quick else 1200.0
     results: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                      "settings": {k: v for k, v in vars(args).items() if k not in ("func",)},
                      "host": {"nproc": os.cpu_count(), "kernel": os.uname().release}}
@@ -1066,6 +1109,12 @@ def cmd_orchestrate(args) -> int:
             results[server] = bench_pair(cls, args)
             if results[server].get("problems"):
                 failures.extend(f"{server}: {p}" for p in results[server]["problems"])
+            lost = results[server]["lag"].get("not_replicated", 0)
+            if lost:
+                failures.append(f"{server}: {lost} messages of the lag phase never reached the replica")
+            catchup = results[server].get("catchup") or {}
+            if catchup.get("diagnostics_at_timeout") is not None or catchup.get("total_seconds") is None and catchup:
+                failures.append(f"{server}: the catch-up did not finish within {args.catchup_timeout:g}s of the restart")
         except Exception as error:  # a failed leg is reported, the other still runs
             log(f"{server}: FAILED: {error!r}")
             failures.append(f"{server}: {error!r}")
@@ -1095,7 +1144,8 @@ def main() -> int:
     o.add_argument("--outage-seconds", type=float, default=None, help="0 skips the catch-up phase")
     o.add_argument("--settle-seconds", type=float, default=5.0)
     o.add_argument("--drain-seconds", type=float, default=60.0)
-    o.add_argument("--catchup-timeout", type=float, default=900.0)
+    o.add_argument("--catchup-timeout", type=float, default=None,
+                   help="seconds from the restart (default: 300 quick, 1200 full)")
     o.add_argument("--poll-ms", type=float, default=10.0)
     o.add_argument("--no-noop", dest="noop", action="store_false",
                    help="poll with UID FETCH alone (default: NOOP and UID FETCH, pipelined)")

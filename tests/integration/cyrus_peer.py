@@ -128,8 +128,14 @@ class CyrusInstance:
     def __init__(self, role: str, workdir: str | None = None, sync_server: bool | None = None,
                  sync_target: tuple[str, int] | None = None, extra_config: dict[str, str] | None = None,
                  telemetry_users: tuple[str, ...] = (), delete_mode: str = "delayed",
-                 expunge_mode: str = "delayed", sync_try_imap: bool = False):
+                 expunge_mode: str = "delayed", sync_try_imap: bool = False, own_session: bool = False):
         self.role = role
+        # own_session: cyrmaster in its own session. Needed when another Cyrus of ours keeps
+        # running while this one stops: a stopping cyrmaster signals its whole process group
+        # (what the cyrus user may signal in it: the other cyrmaster, its services, a
+        # sync_client we started), observed with 3.6.1 as "graceful shutdown initiated by
+        # unexpected process <the other cyrmaster>".
+        self.own_session = own_session
         self.sync_try_imap = sync_try_imap  # master: the IMAP flavour (SYNCAPPLY) at sync_target
         self.workdir = workdir or tempfile.mkdtemp(prefix=f"cyrus-{role}-it-")
         self.sync_server = (role == "replica") if sync_server is None else sync_server
@@ -231,7 +237,8 @@ class CyrusInstance:
         self._log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([CYRMASTER, "-C", self.conf_path, "-M", self.cyrus_conf_path,
                                       "-p", self.pid_path], stdin=subprocess.DEVNULL,
-                                     stdout=self._log, stderr=subprocess.STDOUT)
+                                     stdout=self._log, stderr=subprocess.STDOUT,
+                                     start_new_session=self.own_session)
         with _LIVE_LOCK:
             _LIVE.add(self)
         deadline = time.monotonic() + timeout

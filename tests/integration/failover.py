@@ -31,7 +31,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from corvid_harness import CorvidServer, LMTPClient, Tally, free_loopback_ports, install_exit_cleanup  # noqa: E402
+from corvid_harness import CorvidServer, Tally, free_loopback_ports, install_exit_cleanup  # noqa: E402
+from rolling_common import imap_login, lmtp_reply  # noqa: E402
 from store_snapshot import diff, snapshot  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -46,24 +47,11 @@ def message(n: int) -> bytes:
 
 
 def deliver(server: CorvidServer, n: int) -> tuple[int, str]:
-    try:
-        client, _ = LMTPClient.connect(server.lmtp_port)
-    except OSError as error:
-        return 0, f"connect: {error}"
-    try:
-        client.lhlo()
-        final = client.transaction("load@example.org", ["alice@example.com"], message(n)).outcome(0)
-        return (final.code, str(final)) if final is not None else (0, "no reply")
-    except OSError as error:
-        return 0, f"{error}"
-    finally:
-        client.close()
+    return lmtp_reply(server.lmtp_port, "alice", message(n))
 
 
 def imap(server: CorvidServer, user: str = "alice") -> imaplib.IMAP4:
-    conn = imaplib.IMAP4(HOST, server.imap_port, timeout=60)
-    conn.login(user, ADMIN_PASSWORD if user == ADMIN else USER_PASSWORD)
-    return conn
+    return imap_login(server.imap_port, user, ADMIN_PASSWORD if user == ADMIN else USER_PASSWORD)
 
 
 def inbox_ids(server: CorvidServer) -> dict[int, int]:

@@ -12,13 +12,14 @@ Every wait is a bounded polling loop that returns what it saw last, for the fail
 from __future__ import annotations
 
 import imaplib
+import os
 import re
 import time
 import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
-from corvid_harness import CorvidServer, LMTPClient
+from corvid_harness import CorvidServer, LMTPClient, Tally
 from store_snapshot import diff
 
 HOST = "127.0.0.1"
@@ -30,19 +31,47 @@ def message(n: int, user: str, tag: str = "rolling") -> bytes:
             f"Message-ID: <{tag}-{n}-{user}@example.org>\r\n\r\nBody of {tag} message {n}.\r\n").encode()
 
 
-def lmtp_deliver(port: int, user: str, data: bytes, timeout: float = 60) -> None:
-    """One LMTP transaction into user's INBOX; raises unless the final reply is 250."""
-    client, greeting = LMTPClient.connect(port, timeout=timeout)
+def lmtp_reply(port: int, user: str, data: bytes, timeout: float = 60) -> tuple[int, str]:
+    """One LMTP transaction into user's INBOX: the final reply's code and text (0 when the
+    server could not be reached or gave none)."""
+    try:
+        client, greeting = LMTPClient.connect(port, timeout=timeout)
+    except OSError as error:
+        return 0, f"connect: {error}"
     try:
         if greeting.code != 220:
-            raise RuntimeError(f"LMTP greeting {greeting}")
+            return 0, f"LMTP greeting {greeting}"
         client.lhlo()
-        result = client.transaction("sender@example.org", [f"{user}@example.com"], data)
-        final = result.outcome(0)
-        if final is None or final.code != 250:
-            raise RuntimeError(f"LMTP delivery to {user}: {final}")
+        final = client.transaction("sender@example.org", [f"{user}@example.com"], data).outcome(0)
+        return (final.code, str(final)) if final is not None else (0, "no reply")
+    except OSError as error:
+        return 0, str(error)
     finally:
         client.close()
+
+
+def lmtp_deliver(port: int, user: str, data: bytes, timeout: float = 60) -> None:
+    """One LMTP transaction into user's INBOX; raises unless the final reply is 250."""
+    code, text = lmtp_reply(port, user, data, timeout)
+    if code != 250:
+        raise RuntimeError(f"LMTP delivery to {user}: {text}")
+
+
+def finish(tally: Tally, scratch: str, servers: list[CorvidServer], keep: bool) -> int:
+    """The end of a two-server scenario: kills what still runs, keeps the scratch directory
+    when something failed (or asked to), removes it otherwise; returns the exit status."""
+    failed = tally.failed > 0
+    for server in servers:
+        if server.alive():
+            server.kill()
+    if failed or keep:
+        print(f"scratch directory kept: {scratch} (logs under */logs)")
+    else:
+        for server in servers:
+            server.cleanup(keep=False)
+        if os.path.isdir(scratch) and not os.listdir(scratch):
+            os.rmdir(scratch)
+    return tally.finish()
 
 
 def imap_login(port: int, user: str, password: str, timeout: float = 60) -> imaplib.IMAP4:

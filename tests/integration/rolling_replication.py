@@ -37,6 +37,7 @@ from corvid_harness import (  # noqa: E402
     free_loopback_ports,
     install_exit_cleanup,
 )
+from rolling_common import finish  # noqa: E402
 from store_snapshot import diff, snapshot, summary  # noqa: E402
 
 HOST = "127.0.0.1"
@@ -210,18 +211,8 @@ def main() -> int:
     except Exception:
         tally.check(False, "scenario ran to the end", traceback.format_exc())
     finally:
-        failed = tally.failed > 0
-        for server in (master, replica):
-            if server.alive():
-                server.kill()
-        if failed or args.keep:
-            print(f"scratch directory kept: {scratch} (logs under */logs)")
-        else:
-            master.cleanup(keep=False)
-            replica.cleanup(keep=False)
-            if os.path.isdir(scratch) and not os.listdir(scratch):
-                os.rmdir(scratch)
-    return tally.finish()
+        exit_status = finish(tally, scratch, [master, replica], args.keep)
+    return exit_status
 
 
 if __name__ == "__main__":

@@ -45,6 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from corvid_harness import CorvidServer, Tally, free_loopback_ports, install_exit_cleanup  # noqa: E402
 from link_proxy import LinkProxy  # noqa: E402
 from rolling_common import (  # noqa: E402
+    finish,
     HOST, imap_login, lmtp_deliver, message, sync_status, wait_caught_up, wait_equal)
 from store_snapshot import Raw, quote, snapshot, summary  # noqa: E402
 
@@ -298,19 +299,9 @@ def main() -> int:
         tally.check(False, "scenario ran to the end", traceback.format_exc())
     finally:
         proxy.stop()
-        failed = tally.failed > 0
-        for server in (master, replica):
-            if server.alive():
-                server.kill()
         print(f"runtime {time.monotonic() - started:.1f}s", flush=True)
-        if failed or args.keep:
-            print(f"scratch directory kept: {scratch} (logs under */logs)")
-        else:
-            master.cleanup(keep=False)
-            replica.cleanup(keep=False)
-            if os.path.isdir(scratch) and not os.listdir(scratch):
-                os.rmdir(scratch)
-    return tally.finish()
+        exit_status = finish(tally, scratch, [master, replica], args.keep)
+    return exit_status
 
 
 if __name__ == "__main__":

@@ -28,7 +28,8 @@ import time
 import traceback
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from corvid_harness import CorvidServer, LMTPClient, Tally, free_loopback_ports, install_exit_cleanup  # noqa: E402
+from corvid_harness import CorvidServer, Tally, free_loopback_ports, install_exit_cleanup  # noqa: E402
+from rolling_common import imap_login, lmtp_reply  # noqa: E402
 
 HOST = "127.0.0.1"
 ADMIN = "cyrus"
@@ -42,19 +43,11 @@ def message(n: int) -> bytes:
 
 
 def deliver(server: CorvidServer, n: int) -> tuple[int, str]:
-    client, _ = LMTPClient.connect(server.lmtp_port)
-    try:
-        client.lhlo()
-        final = client.transaction("sender@example.org", ["alice@example.com"], message(n)).outcome(0)
-        return (final.code, str(final)) if final is not None else (0, "no reply")
-    finally:
-        client.close()
+    return lmtp_reply(server.lmtp_port, "alice", message(n))
 
 
 def imap(server: CorvidServer, user: str = "alice") -> imaplib.IMAP4:
-    conn = imaplib.IMAP4(HOST, server.imap_port, timeout=60)
-    conn.login(user, ADMIN_PASSWORD if user == ADMIN else USER_PASSWORD)
-    return conn
+    return imap_login(server.imap_port, user, ADMIN_PASSWORD if user == ADMIN else USER_PASSWORD)
 
 
 def holds(server: CorvidServer, n: int) -> int:

@@ -189,7 +189,7 @@ let package = Package(
         .testTarget(
             name: "SyncCodecTests",
             dependencies: [
-                "SyncCodec", "MailCore", .product(name: "NIOCore", package: "swift-nio"),
+                "SyncCodec", "MailCore", "SessionTestSupport", .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ],
             exclude: ["Fixtures"]

@@ -4,6 +4,7 @@ import MailStore
 import MailStoreSQLite
 import NIOCore
 import Replication
+import SessionTestSupport
 import Testing
 
 /// Model-based runs of rolling replication (issue 6): random deliveries, flag changes,
@@ -13,18 +14,6 @@ import Testing
 /// never expunged present on the master exactly once, UIDVALIDITY of every folder unchanged.
 /// Seedable; CI runs the fixed seeds below (a failing seed reproduces exactly, up to timing).
 @Suite struct RandomizedReplicationTests {
-    /// SplitMix64: small, seedable, good enough to pick operations.
-    struct Generator: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let users = ["alice", "bob"]
     /// Named limit: operations per run.
     static let steps = 100
@@ -39,7 +28,7 @@ import Testing
 
     @Test(arguments: [1, 2, 3, 4, 5, 6, 7, 8] as [UInt64])
     func randomOperationsCutsAndRestartsConverge(seed: UInt64) async throws {
-        var random = Generator(state: seed)
+        var random = SplitMix(state: seed)
         let pair = try SyncMasterPair()
         try await SyncClientTests.populate(pair)
         let link = ReplicaLink(replica: pair.replica)
@@ -176,13 +165,13 @@ import Testing
     }
 
     /// A mailbox of one of the users on `store` (not a deleted one).
-    static func pick(_ store: SQLiteMailStore, _ random: inout Generator) async throws -> MailboxName {
+    static func pick(_ store: SQLiteMailStore, _ random: inout SplitMix) async throws -> MailboxName {
         let user = try UserName(users.randomElement(using: &random)!)
         let names = try await store.mailboxes(under: .inbox(of: user)).map(\.name)
         return names.randomElement(using: &random) ?? .inbox(of: user)
     }
 
-    static func pickMessage(_ store: SQLiteMailStore, _ random: inout Generator) async throws -> (MailboxName, UID)? {
+    static func pickMessage(_ store: SQLiteMailStore, _ random: inout SplitMix) async throws -> (MailboxName, UID)? {
         let name = try await pick(store, &random)
         guard let record = try await store.records(in: name, includeExpunged: false).randomElement(using: &random)
         else { return nil }

@@ -1,5 +1,6 @@
 import NIOCore
 import PropertyBased
+import SessionTestSupport
 import SyncCodec
 import Testing
 
@@ -8,19 +9,6 @@ import Testing
 /// documented normalisation: a string Cyrus writes as a literal reads back as `.literal`, and
 /// a canonical decimal atom as `.number`.
 @Suite struct DListRoundTripPropertyTests {
-    /// A small deterministic generator, so that one seed from the property library describes
-    /// a whole recursive value (and shrinking the seed still reproduces a failure).
-    struct SplitMix: RandomNumberGenerator {
-        var state: UInt64
-        mutating func next() -> UInt64 {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            return z ^ (z >> 31)
-        }
-    }
-
     static let alphabet = Array("aZ09 \t\"\\%{}()*+NIL.$[]".utf8) + [0, 0x1F, 0x7F, 0xC3, 0xA9, 13, 10]
 
     static func bytes(_ rng: inout SplitMix, max: Int = 12) -> [UInt8] {

@@ -79,22 +79,37 @@ extension SyncClientRunner {
     /// store. A concurrent local change (IMAP_SYNC_CHANGED from the store) fails the mailbox
     /// for this run; the next one starts from the new state.
     private func settle(_ merge: FullMailboxMerge, in mailbox: Mailbox) async throws {
-        let wanted = merge.fetches.map(\.guid)
-        let held = try await storeCall { () async throws(MailStoreError) in try await store.storedMessages(wanted) }
+        try await applyLocally(merge.update, fetching: merge.fetches, from: mailbox)
+    }
+
+    /// Applies `update` to the local store in one transaction, first fetching (`GET FETCH`)
+    /// the messages of `records` it does not hold; staged fetches are discarded either way.
+    /// Counts the records as copied back.
+    func applyLocally(
+        _ update: ReplicaMailboxUpdate,
+        fetching records: [ReplicaRecord],
+        from mailbox: Mailbox
+    )
+        async throws
+    {
+        let held = try await storeCall { () async throws(MailStoreError) in
+            try await store.storedMessages(records.map(\.guid))
+        }
         var fetched: [MessageGUID: StagedMessage] = [:]
         do {
-            for record in merge.fetches where !held.contains(record.guid) && fetched[record.guid] == nil {
+            for record in records where !held.contains(record.guid) && fetched[record.guid] == nil {
                 fetched[record.guid] = try await fetch(record, from: mailbox)
             }
+            let messages = fetched
             _ = try await storeCall { () async throws(MailStoreError) in
-                try await store.applyReplicaMailbox(merge.update, messages: fetched)
+                try await store.applyReplicaMailbox(update, messages: messages)
             }
         } catch {
             for staged in fetched.values { await store.discardStagedMessage(staged) }
             throw error
         }
         for staged in fetched.values { await store.discardStagedMessage(staged) }
-        report.messagesCopiedBack += merge.fetches.count
+        report.messagesCopiedBack += records.count
     }
 
     /// `GET FETCH` (§3.3.6): one replica message, streamed into the store's staging area and

@@ -131,23 +131,7 @@ extension SyncClientRunner {
         update.mailbox.partition = partition
         update.expectedHighestModSeq = ModSeq(0)
         let live = update.records.filter { !$0.isExpunged }
-        let held = try await storeCall { () async throws(MailStoreError) in
-            try await store.storedMessages(live.map(\.guid))
-        }
-        var fetched: [MessageGUID: StagedMessage] = [:]
-        do {
-            for record in live where !held.contains(record.guid) && fetched[record.guid] == nil {
-                fetched[record.guid] = try await fetch(record, from: update.mailbox)
-            }
-            _ = try await storeCall { () async throws(MailStoreError) in
-                try await store.applyReplicaMailbox(update, messages: fetched)
-            }
-        } catch {
-            for staged in fetched.values { await store.discardStagedMessage(staged) }
-            throw error
-        }
-        for staged in fetched.values { await store.discardStagedMessage(staged) }
-        report.messagesCopiedBack += live.count
+        try await applyLocally(update, fetching: live, from: update.mailbox)
         return live.count
     }
 

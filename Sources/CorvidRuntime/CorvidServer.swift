@@ -45,6 +45,7 @@ public enum CorvidServer {
         // The store's replication role (corvid failover): a fenced replica takes no client writes.
         let role = try await store.replicationRole()
         let writeGate = WriteGate(open: ReplicationRole.acceptsWrites(role))
+        let currentRole = CurrentRole(role?.state)
         if let role {
             announce("role  \(role.state.rawValue) (epoch \(role.epoch)\(role.note.isEmpty ? "" : ": \(role.note)"))")
         }
@@ -175,6 +176,7 @@ public enum CorvidServer {
             services.append(
                 RollingReplicationService(
                     store: store,
+                    role: currentRole,
                     channels: config.syncChannels,
                     repeatInterval: config.syncRepeatInterval,
                     reconnectMaxWait: config.syncReconnectMaxWait,
@@ -190,7 +192,14 @@ public enum CorvidServer {
             }
         }
         services.append(MaintenanceService(store: store, interval: .seconds(60), logger: Logger(label: "corvid.store")))
-        services.append(ReplicationRoleService(store: store, gate: writeGate, logger: Logger(label: "corvid.role")))
+        services.append(
+            ReplicationRoleService(
+                store: store,
+                gate: writeGate,
+                current: currentRole,
+                logger: Logger(label: "corvid.role")
+            )
+        )
         announce(
             "data  \(config.configDirectory) (metadata), \(config.partitions[config.defaultPartition]!) (messages)"
         )

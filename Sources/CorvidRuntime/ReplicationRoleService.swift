@@ -2,6 +2,7 @@ import Logging
 import MailCore
 import MailStore
 import ServiceLifecycle
+import Synchronization
 
 /// Follows the store's replication role (set by `corvid failover`, `corvid promote`, or a
 /// master's `X-CORVID-PROMOTE`) for `corvid serve`: opens or closes the client write gate, and
@@ -10,6 +11,8 @@ import ServiceLifecycle
 struct ReplicationRoleService: Service {
     let store: any MailStore
     let gate: WriteGate
+    /// Where the rolling service reads the role this service last saw (one reader of the store).
+    let current: CurrentRole
     let logger: Logger
     /// Named limit: how often the role is re-read (the CLI changes it from another process).
     static var pollInterval: Duration { .milliseconds(100) }
@@ -26,6 +29,7 @@ struct ReplicationRoleService: Service {
 
     private func follow(_ last: inout ReplicationRole.State?) async {
         guard let role = try? await store.replicationRole() else { return }
+        current.set(role.state)
         let open = ReplicationRole.acceptsWrites(role)
         if gate.isOpen != open {
             gate.setOpen(open)
@@ -46,4 +50,14 @@ struct ReplicationRoleService: Service {
         guard role.servedState != role.state || closedThrough != nil else { return }
         try? await store.markReplicationRoleServed(state: role.state, epoch: role.epoch, closedThrough: closedThrough)
     }
+}
+
+/// The role's state as ``ReplicationRoleService`` last read it (nil: no role set).
+final class CurrentRole: Sendable {
+    private let state: Mutex<ReplicationRole.State?>
+
+    init(_ initial: ReplicationRole.State?) { state = Mutex(initial) }
+
+    var value: ReplicationRole.State? { state.withLock { $0 } }
+    func set(_ value: ReplicationRole.State?) { state.withLock { $0 = value } }
 }

@@ -9,6 +9,8 @@ import ServiceLifecycle
 /// connection, until shutdown.
 struct RollingReplicationService: Service {
     let store: any MailStore
+    /// The role as ``ReplicationRoleService`` follows it.
+    let role: CurrentRole
     let channels: [SyncChannelConfig]
     let repeatInterval: Double
     let reconnectMaxWait: Double
@@ -28,8 +30,7 @@ struct RollingReplicationService: Service {
             // (corvid failover) replicates nothing until it is promoted again.
             var channelsTask: Task<Void, Never>?
             while !Task.isCancelled {
-                let role = try? await store.replicationRole()
-                let master = role.map { $0.state != .replica } ?? true
+                let master = role.value != .replica
                 if master && channelsTask == nil {
                     channelsTask = Task { await runChannels() }
                 } else if !master, let task = channelsTask {

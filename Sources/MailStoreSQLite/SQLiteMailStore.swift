@@ -92,11 +92,7 @@ public final class SQLiteMailStore: MailStore {
     }
 
     /// Wall-clock time from the system.
-    public static let systemTime: @Sendable () -> UnixTime = {
-        var ts = timespec()
-        clock_gettime(CLOCK_REALTIME, &ts)
-        return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
-    }
+    public static let systemTime: @Sendable () -> UnixTime = systemUnixTime
 
     /// Called once by the serving process: removes staging files a crash left behind.
     public func startServing() throws(MailStoreError) {

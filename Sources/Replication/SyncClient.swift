@@ -4,12 +4,6 @@ import MailStore
 import NIOCore
 import SyncCodec
 
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
-
 /// Settings of a one-shot csync master run (`corvid sync`).
 public struct SyncClientConfiguration: Sendable {
     /// `sync_authname`: the replica's admin user; nil skips AUTHENTICATE (a replica that
@@ -127,11 +121,7 @@ public struct SyncClient: Sendable {
     }
 
     /// Wall-clock seconds since the epoch.
-    @Sendable public static func systemTime() -> UnixTime {
-        var now = timespec()
-        clock_gettime(CLOCK_REALTIME, &now)
-        return UnixTime(now.tv_sec) + UnixTime(now.tv_nsec) / 1e9
-    }
+    @Sendable public static func systemTime() -> UnixTime { systemUnixTime() }
 
     /// Runs one session: banner, AUTHENTICATE, COMPRESS, the work (RESTART between users),
     /// EXIT. A failing user is reported and the next one tried, unless the connection is lost;

@@ -117,7 +117,7 @@ extension SyncServerRunner {
             ReplicationRole(
                 state: .master,
                 epoch: epoch,
-                since: SyncClient.systemTime(),
+                since: systemUnixTime(),
                 note: "promoted by a failover from \(master)"
             )
         )

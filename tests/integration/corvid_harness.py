@@ -15,6 +15,7 @@ import base64
 import glob
 import json
 import os
+import random
 import re
 import select
 import shutil
@@ -52,18 +53,39 @@ def corvid_binary() -> str:
     raise SystemExit("no corvid binary: set CORVID_BIN or build .build/debug/corvid")
 
 
+# Ports handed out by this process: never handed out twice, even after the
+# probing socket is closed and before the server has bound the port.
+_ISSUED_PORTS: set[int] = set()
+_PORT_LOCK = threading.Lock()
+# Below the kernel's ephemeral range (32768-60999 on Linux), so that no
+# outgoing connection of any process can be given one of these ports as its
+# local port between the probe and the server's bind.
+_PORT_RANGE = (20000, 32767)
+
+
 def free_loopback_ports(count: int) -> list[int]:
-    """Distinct free TCP ports on 127.0.0.1 (held open together so they differ)."""
-    socks = []
-    try:
-        for _ in range(count):
+    """Distinct free TCP ports on 127.0.0.1, never repeated within this process."""
+    rng = random.Random()
+    ports: list[int] = []
+    with _PORT_LOCK:
+        attempts = 0
+        while len(ports) < count:
+            attempts += 1
+            if attempts > 10_000:
+                raise RuntimeError("no free loopback port in the test range")
+            port = rng.randint(*_PORT_RANGE)
+            if port in _ISSUED_PORTS:
+                continue
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
-            socks.append(s)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for s in socks:
-            s.close()
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            finally:
+                s.close()
+            _ISSUED_PORTS.add(port)
+            ports.append(port)
+    return ports
 
 
 def _kill_all_live() -> None:

@@ -46,6 +46,8 @@ struct RollingReplicationService: Service {
     }
 
     private func runChannels() async {
+        // One set of cached mailbox checksums for every channel: they read the same store.
+        let checksums = SyncChecksumCache()
         await withTaskGroup(of: Void.self) { group in
             for channel in channels {
                 var logger = Logger(label: "corvid.sync")
@@ -65,7 +67,8 @@ struct RollingReplicationService: Service {
                             authName: channel.authName,
                             password: channel.password ?? ""
                         ),
-                        logger: logger
+                        logger: logger,
+                        checksums: checksums
                     ),
                     connector: SyncClientChannel.Connector(
                         host: channel.host,

@@ -133,11 +133,19 @@ public protocol MailStore: Sendable {
 
     // MARK: Replication (csync; see Replication.swift)
 
-    /// A mailbox's replication state by name; with `records`, every record (tombstones and
-    /// per-message annotations included). Nil if no such mailbox.
-    func replicaState(of name: MailboxName, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState?
+    /// A mailbox's replication state by name, with the records `selection` names (tombstones
+    /// and per-message annotations included), read in one snapshot. Nil if no such mailbox.
+    func replicaState(
+        of name: MailboxName,
+        selecting selection: ReplicaRecordSelection
+    ) async throws(MailStoreError)
+        -> ReplicaMailboxState?
     /// The same, found by uniqueid.
-    func replicaState(uniqueID: String, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState?
+    func replicaState(
+        uniqueID: String,
+        selecting selection: ReplicaRecordSelection
+    ) async throws(MailStoreError)
+        -> ReplicaMailboxState?
     /// Applies an `APPLY MAILBOX` in one durable transaction: creates the mailbox if needed,
     /// validates every record against §5.6 before writing anything, then updates existing
     /// records, appends new ones and sets the header and mailbox annotations. New records take

@@ -66,6 +66,36 @@ public struct ReplicaMailboxState: Hashable, Sendable {
     }
 }
 
+/// Which records a ``ReplicaMailboxState`` read carries.
+public enum ReplicaRecordSelection: Hashable, Sendable {
+    /// The header and mailbox annotations only.
+    case none
+    /// Every record.
+    case all
+    /// The records whose MODSEQ (or one of whose annotations' modseq) is above `modSeq`, and
+    /// those whose UID is above `uid`: what changed since a state with that HIGHESTMODSEQ and
+    /// LAST_UID, provided every change raises the record's modseq above the mailbox's
+    /// HIGHESTMODSEQ of the time (true of local writes and of in-order replica applies).
+    case changed(sinceModSeq: ModSeq, aboveUID: UInt32)
+}
+
+extension MailStore {
+    /// A mailbox's replication state by name; with `records`, every record.
+    public func replicaState(
+        of name: MailboxName,
+        records: Bool
+    ) async throws(MailStoreError)
+        -> ReplicaMailboxState?
+    {
+        try await replicaState(of: name, selecting: records ? .all : .none)
+    }
+
+    /// A mailbox's replication state by uniqueid; with `records`, every record.
+    public func replicaState(uniqueID: String, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState? {
+        try await replicaState(uniqueID: uniqueID, selecting: records ? .all : .none)
+    }
+}
+
 /// An `APPLY MAILBOX` as the store applies it (§3.4.3 steps 3-9, §5.6).
 ///
 /// `mailbox` carries the master's header values (uniqueid, name, partition, ACL, UIDVALIDITY,

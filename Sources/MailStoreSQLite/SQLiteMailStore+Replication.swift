@@ -23,22 +23,43 @@ import struct Foundation.Data
 extension SQLiteMailStore {
     // MARK: Reads
 
-    public func replicaState(of name: MailboxName, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState? {
+    public func replicaState(
+        of name: MailboxName,
+        selecting selection: ReplicaRecordSelection
+    )
+        async throws(MailStoreError) -> ReplicaMailboxState?
+    {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE name = ?", arguments: [name.internalName])
-                .map { row in try Self.replicaState(db, row, records: records) }
+                .map { row in try Self.replicaState(db, row, selecting: selection) }
         }
     }
 
-    public func replicaState(uniqueID: String, records: Bool) async throws(MailStoreError) -> ReplicaMailboxState? {
+    public func replicaState(
+        uniqueID: String,
+        selecting selection: ReplicaRecordSelection
+    )
+        async throws(MailStoreError) -> ReplicaMailboxState?
+    {
         try await read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE uniqueid = ?", arguments: [uniqueID])
-                .map { row in try Self.replicaState(db, row, records: records) }
+                .map { row in try Self.replicaState(db, row, selecting: selection) }
         }
     }
 
     /// The state of the mailbox in `row`, read in the caller's snapshot.
     static func replicaState(_ db: Database, _ row: Row, records: Bool) throws -> ReplicaMailboxState {
+        try replicaState(db, row, selecting: records ? .all : .none)
+    }
+
+    /// The state of the mailbox in `row` with the selected records, read in the caller's snapshot.
+    static func replicaState(
+        _ db: Database,
+        _ row: Row,
+        selecting selection: ReplicaRecordSelection
+    ) throws
+        -> ReplicaMailboxState
+    {
         let id: Int64 = row["id"]
         let header = try mailbox(from: row)
         let annotations = try Row.fetchAll(
@@ -46,27 +67,57 @@ extension SQLiteMailStore {
             sql: "SELECT * FROM annotations WHERE mailbox_id = ? AND uid = 0 ORDER BY entry, userid",
             arguments: [id]
         ).map(annotation(from:))
-        guard records else { return ReplicaMailboxState(mailbox: header, annotations: annotations, records: []) }
-        var perMessage: [UID: [Annotation]] = [:]
-        for row in try Row.fetchAll(
-            db,
-            sql: "SELECT * FROM annotations WHERE mailbox_id = ? AND uid > 0 ORDER BY uid, entry, userid",
-            arguments: [id]
-        ) {
-            let entry = annotation(from: row)
-            if let uid = entry.uid { perMessage[uid, default: []].append(entry) }
+        let recordsSQL: String
+        let arguments: StatementArguments
+        switch selection {
+        case .none:
+            return ReplicaMailboxState(mailbox: header, annotations: annotations, records: [])
+        case .all:
+            recordsSQL = "SELECT * FROM records WHERE mailbox_id = ? ORDER BY uid"
+            arguments = [id]
+        case .changed(let modSeq, let uid):
+            // Three indexed lookups (records_modseq, the primary key, annotations') rather than
+            // one OR, which SQLite would answer with a scan of the mailbox.
+            recordsSQL = """
+                SELECT * FROM records WHERE mailbox_id = ?1 AND modseq > ?2
+                UNION SELECT * FROM records WHERE mailbox_id = ?1 AND uid > ?3
+                UNION SELECT * FROM records WHERE mailbox_id = ?1 AND uid IN
+                    (SELECT uid FROM annotations WHERE mailbox_id = ?1 AND uid > 0 AND modseq > ?2)
+                ORDER BY uid
+                """
+            arguments = [id, Int64(clamping: modSeq.rawValue), Int64(uid)]
         }
         var list: [ReplicaRecord] = []
-        list.reserveCapacity(header.messageCount)
-        let cursor = try Row.fetchCursor(
-            db,
-            sql: "SELECT * FROM records WHERE mailbox_id = ? ORDER BY uid",
-            arguments: [id]
-        )
+        if case .all = selection { list.reserveCapacity(header.messageCount) }
+        let cursor = try Row.fetchCursor(db, sql: recordsSQL, arguments: arguments)
         while let row = try cursor.next() {
-            var record = try replicaRecord(from: row)
-            record.annotations = perMessage[record.uid] ?? []
-            list.append(record)
+            list.append(try replicaRecord(from: row))
+        }
+        guard !list.isEmpty else { return ReplicaMailboxState(mailbox: header, annotations: annotations, records: []) }
+        var perMessage: [UID: [Annotation]] = [:]
+        // A long selection reads the mailbox's per-message annotations in one go.
+        let bulk: Bool
+        if case .all = selection { bulk = true } else { bulk = list.count > 256 }
+        if bulk {
+            for row in try Row.fetchAll(
+                db,
+                sql: "SELECT * FROM annotations WHERE mailbox_id = ? AND uid > 0 ORDER BY uid, entry, userid",
+                arguments: [id]
+            ) {
+                let entry = annotation(from: row)
+                if let uid = entry.uid { perMessage[uid, default: []].append(entry) }
+            }
+        } else {
+            let statement = try db.cachedStatement(
+                sql: "SELECT * FROM annotations WHERE mailbox_id = ? AND uid = ? ORDER BY entry, userid"
+            )
+            for record in list {
+                let rows = try Row.fetchAll(statement, arguments: [id, Int64(record.uid.rawValue)])
+                if !rows.isEmpty { perMessage[record.uid] = rows.map(annotation(from:)) }
+            }
+        }
+        if !perMessage.isEmpty {
+            for index in list.indices { list[index].annotations = perMessage[list[index].uid] ?? [] }
         }
         return ReplicaMailboxState(mailbox: header, annotations: annotations, records: list)
     }

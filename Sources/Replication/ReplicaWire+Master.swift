@@ -110,9 +110,9 @@ extension ReplicaWire {
     }
 
     /// Writes an `APPLY MAILBOX` payload (§3.4.3) in Cyrus's field order, every field the
-    /// replica requires present even when zero (§8 item 18). The checksums come from
-    /// `state.records`, which must hold every record; `records` is what is sent (a delta, in
-    /// ascending UID order, or all of them).
+    /// replica requires present even when zero (§8 item 18). The checksums are `checksums`,
+    /// or else computed from `state.records`, which must then hold every record; `records` is
+    /// what is sent (a delta, in ascending UID order, or all of them).
     ///
     /// ```
     /// C: APPLY MAILBOX %(UNIQUEID … MBOXNAME user.alice SYNC_CRC … SYNC_CRC_ANNOT … LAST_UID 4
@@ -121,9 +121,12 @@ extension ReplicaWire {
     public static func mailboxApplyItem(
         _ state: ReplicaMailboxState,
         records: [ReplicaRecord],
-        since: Since?
+        since: Since?,
+        checksums: MailboxChecksums? = nil
     ) -> DList {
-        guard case .kvlist(var items) = mailboxItem(state, includeRecords: false) else { return .kvlist([]) }
+        guard case .kvlist(var items) = mailboxItem(state, includeRecords: false, checksums: checksums) else {
+            return .kvlist([])
+        }
         if let since {
             items.append(.init("SINCE_MODSEQ", .number(since.modSeq)))
             items.append(.init("SINCE_CRC", .number(UInt64(since.crc))))

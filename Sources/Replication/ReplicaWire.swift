@@ -158,11 +158,15 @@ public enum ReplicaWire {
     // MARK: Mailboxes
 
     /// The `MAILBOX` item of a GET reply (§3.2.1), fields in Cyrus's order; `RECORD` only for
-    /// GET FULLMAILBOX. The checksums are computed from `state.records`, which must then hold
-    /// every record.
-    public static func mailboxItem(_ state: ReplicaMailboxState, includeRecords: Bool) -> DList {
+    /// GET FULLMAILBOX. The checksums are `checksums`, or else computed from `state.records`,
+    /// which must then hold every record.
+    public static func mailboxItem(
+        _ state: ReplicaMailboxState,
+        includeRecords: Bool,
+        checksums given: MailboxChecksums? = nil
+    ) -> DList {
         let mailbox = state.mailbox
-        let (crc, crcAnnotations) = checksums(of: state.records)
+        let (crc, crcAnnotations) = given.map { ($0.basic, $0.annotations) } ?? checksums(of: state.records)
         var items: [DList.Item] = [
             .init("UNIQUEID", .string(mailbox.uniqueID)),
             .init("MBOXNAME", .string(mailbox.name.internalName)),

@@ -21,7 +21,15 @@ extension SyncClientRunner {
                 throw refused(.get(.init("FULLMAILBOX", .string(name))), reply.status)
             }
             // Gone from the replica meanwhile: send it whole.
-            guard let status = try await apply(state, records: state.records, replica: nil, since: nil) else { return }
+            guard
+                let status = try await apply(
+                    state,
+                    checksums: MailboxChecksums(records: state.records),
+                    records: state.records,
+                    replica: nil,
+                    since: nil
+                )
+            else { return }
             throw refused(.apply(.init("MAILBOX", .kvlist([]))), status)
         }
         guard let replica = reply.values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:)).first else {
@@ -60,18 +68,25 @@ extension SyncClientRunner {
             )
         }
         guard
-            let merged = try await storeCall({ () async throws(MailStoreError) in
-                try await store.replicaState(of: state.mailbox.name, records: true)
-            }), merged.mailbox.uniqueID == state.mailbox.uniqueID
+            let (merged, checksums) = try await storeCall({ () async throws(MailStoreError) in
+                try await client.checksums.read(
+                    .uniqueID(state.mailbox.uniqueID),
+                    needing: .all,
+                    from: store,
+                    fresh: true
+                )
+            })
         else {
             throw SyncClientError(.storeFailure, "mailbox \(name) vanished during its full update")
         }
         let fresh = try await expectOK(.get(.init("MAILBOXES", .list([.string(name)]))))
             .values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:))
             .first { $0.uniqueID == state.mailbox.uniqueID }
-        if let fresh, Self.unchanged(merged, fresh) { return }
+        if let fresh, Self.unchanged(merged, checksums, fresh) { return }
         let records = Self.delta(merged, replica: fresh)
-        guard let status = try await apply(merged, records: records, replica: fresh, since: nil) else { return }
+        guard
+            let status = try await apply(merged, checksums: checksums, records: records, replica: fresh, since: nil)
+        else { return }
         throw refused(.apply(.init("MAILBOX", .kvlist([]))), status)
     }
 

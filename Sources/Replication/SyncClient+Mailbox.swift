@@ -7,24 +7,41 @@ extension SyncClientRunner {
     /// Reserve for every mailbox, then each mailbox's update (§5.1 steps 4.1 and 4.5).
     func updateMailboxes(_ names: [MailboxName], remote: [ReplicaMailboxSummary]) async throws {
         let byID = Dictionary(remote.map { ($0.uniqueID, $0) }, uniquingKeysWith: { first, _ in first })
-        var states: [(ReplicaMailboxState, ReplicaMailboxSummary?)] = []
+        var mailboxes: [(state: ReplicaMailboxState, checksums: MailboxChecksums, replica: ReplicaMailboxSummary?)] = []
         for name in names {
             guard
-                let state = try await storeCall({ () async throws(MailStoreError) in
-                    try await store.replicaState(of: name, records: true)
+                let header = try await storeCall({ () async throws(MailStoreError) in
+                    try await store.replicaState(of: name, selecting: .none)
                 })
             else {
                 note("mailbox \(name) vanished during the run; skipped")
                 continue
             }
-            states.append((state, byID[state.mailbox.uniqueID]))
+            let uniqueID = header.mailbox.uniqueID
+            let replica = byID[uniqueID]
+            // Only the records the delta and the reservation need: those changed since the
+            // replica's state (all of them for a mailbox the replica lacks).
+            let needed =
+                replica.map {
+                    ReplicaRecordSelection.changed(sinceModSeq: ModSeq($0.highestModSeq), aboveUID: $0.lastUID)
+                } ?? .all
+            guard
+                let (state, checksums) = try await storeCall({ () async throws(MailStoreError) in
+                    try await client.checksums.read(.uniqueID(uniqueID), needing: needed, from: store)
+                })
+            else {
+                note("mailbox \(name) vanished during the run; skipped")
+                continue
+            }
+            mailboxes.append((state, checksums, replica))
         }
+        let states = mailboxes.map { ($0.state, $0.replica) }
         try await reserve(states, replicaNames: remote.map(\.name))
         var failures: [String] = []
-        for (state, replica) in states {
+        for (state, checksums, replica) in mailboxes {
             report.mailboxesExamined += 1
             do {
-                try await updateMailbox(state, replica: replica)
+                try await updateMailbox(state, checksums: checksums, replica: replica)
             } catch let error as SyncClientError where !error.isSessionFatal {
                 failures.append("\(state.mailbox.name): \(error)")
                 logger.error(
@@ -81,10 +98,15 @@ extension SyncClientRunner {
     }
 
     /// One mailbox (§5.2): nothing if unchanged; else a delta with SINCE_*; on
-    /// IMAP_SYNC_CHECKSUM or IMAP_SYNC_CHANGED the replica's state again and a plain update;
-    /// if that fails too, a full update from GET FULLMAILBOX.
-    func updateMailbox(_ state: ReplicaMailboxState, replica: ReplicaMailboxSummary?) async throws {
-        if let replica, Self.unchanged(state, replica) { return }
+    /// IMAP_SYNC_CHECKSUM or IMAP_SYNC_CHANGED the replica's state again and a plain update
+    /// from every record, checksums recomputed; if that fails too, a full update from
+    /// GET FULLMAILBOX. `state` holds at least the records changed since `replica`'s state.
+    func updateMailbox(
+        _ state: ReplicaMailboxState,
+        checksums: MailboxChecksums,
+        replica: ReplicaMailboxSummary?
+    ) async throws {
+        if let replica, Self.unchanged(state, checksums, replica) { return }
         let since = replica.flatMap { replica -> ReplicaWire.Since? in
             guard replica.highestModSeq > 0 else { return nil }
             return ReplicaWire.Since(
@@ -93,7 +115,13 @@ extension SyncClientRunner {
                 crcAnnotations: replica.syncCRCAnnotations
             )
         }
-        let first = try await apply(state, records: Self.delta(state, replica: replica), replica: replica, since: since)
+        let first = try await apply(
+            state,
+            checksums: checksums,
+            records: Self.delta(state, replica: replica),
+            replica: replica,
+            since: since
+        )
         guard let first, Self.retried(first) else {
             if let first { throw refused(.apply(.init("MAILBOX", .kvlist([]))), first) }
             return
@@ -106,16 +134,37 @@ extension SyncClientRunner {
         let fresh = try await expectOK(.get(.init("MAILBOXES", .list([.string(name)]))))
             .values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:))
             .first { $0.uniqueID == state.mailbox.uniqueID }
-        if let fresh, Self.unchanged(state, fresh) { return }
-        let second = try await apply(state, records: Self.delta(state, replica: fresh), replica: fresh, since: nil)
+        // From here on nothing cached is trusted: every record, checksums recomputed.
+        guard
+            let (full, fullChecksums) = try await storeCall({ () async throws(MailStoreError) in
+                try await client.checksums.read(
+                    .uniqueID(state.mailbox.uniqueID),
+                    needing: .all,
+                    from: store,
+                    fresh: true
+                )
+            })
+        else {
+            note("mailbox \(name) vanished during the run; skipped")
+            return
+        }
+        if let fresh, Self.unchanged(full, fullChecksums, fresh) { return }
+        let second = try await apply(
+            full,
+            checksums: fullChecksums,
+            records: Self.delta(full, replica: fresh),
+            replica: fresh,
+            since: nil
+        )
         guard let second else { return }
         guard Self.retried(second) else { throw refused(.apply(.init("MAILBOX", .kvlist([]))), second) }
-        try await fullUpdate(state)
+        try await fullUpdate(full)
     }
 
     /// Uploads what the records need, then sends APPLY MAILBOX; nil on OK, else the status.
     func apply(
         _ state: ReplicaMailboxState,
+        checksums: MailboxChecksums,
         records: [ReplicaRecord],
         replica: ReplicaMailboxSummary?,
         since: ReplicaWire.Since?
@@ -137,7 +186,12 @@ extension SyncClientRunner {
         }
         if !uploads.isEmpty { try await upload(uploads) }
         let reply = try await connection.send(
-            .apply(.init("MAILBOX", ReplicaWire.mailboxApplyItem(state, records: records, since: since)))
+            .apply(
+                .init(
+                    "MAILBOX",
+                    ReplicaWire.mailboxApplyItem(state, records: records, since: since, checksums: checksums)
+                )
+            )
         )
         guard reply.status.kind == .ok else { return reply.status }
         report.mailboxesUpdated += 1
@@ -178,9 +232,12 @@ extension SyncClientRunner {
     }
 
     /// The "is it unchanged?" test (§4.4), on the fields Corvid keeps.
-    static func unchanged(_ state: ReplicaMailboxState, _ replica: ReplicaMailboxSummary) -> Bool {
+    static func unchanged(
+        _ state: ReplicaMailboxState,
+        _ checksums: MailboxChecksums,
+        _ replica: ReplicaMailboxSummary
+    ) -> Bool {
         let mailbox = state.mailbox
-        let (crc, crcAnnotations) = ReplicaWire.checksums(of: state.records)
         return replica.type.isEmpty && replica.name == mailbox.name.internalName
             && replica.lastUID == mailbox.lastUID
             && replica.highestModSeq == mailbox.highestModSeq.rawValue
@@ -193,6 +250,6 @@ extension SyncClientRunner {
             && (replica.folderModSeq.map { $0 == mailbox.folderModSeq.rawValue } ?? true)
             && replica.acl == mailbox.acl.cyrusString
             && replica.annotations == ReplicaWire.annotationKeys(state.annotations)
-            && SyncCRC.matches(replica.syncCRC, crc) && SyncCRC.matches(replica.syncCRCAnnotations, crcAnnotations)
+            && checksums.matches(MailboxChecksums(basic: replica.syncCRC, annotations: replica.syncCRCAnnotations))
     }
 }

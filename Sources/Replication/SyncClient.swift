@@ -107,17 +107,21 @@ public struct SyncClient: Sendable {
     let logger: Logger
     /// The time rewritten records get as LAST_UPDATED in a full update.
     let clock: @Sendable () -> UnixTime
+    /// The store's mailbox checksums, kept across sessions (and shared by channels).
+    let checksums: SyncChecksumCache
 
     public init(
         store: any MailStore,
         configuration: SyncClientConfiguration,
         logger: Logger,
-        clock: @escaping @Sendable () -> UnixTime = SyncClient.systemTime
+        clock: @escaping @Sendable () -> UnixTime = SyncClient.systemTime,
+        checksums: SyncChecksumCache = SyncChecksumCache()
     ) {
         self.store = store
         self.configuration = configuration
         self.logger = logger
         self.clock = clock
+        self.checksums = checksums
     }
 
     /// Wall-clock seconds since the epoch.

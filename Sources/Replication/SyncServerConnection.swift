@@ -16,17 +16,21 @@ public struct SyncServerConnection: Sendable {
     let store: any MailStore
     let authenticator: any SyncAuthenticator
     let logger: Logger
+    /// The store's mailbox checksums, shared by every session of this server.
+    let checksums: SyncChecksumCache
 
     public init(
         configuration: SyncServerConfiguration,
         store: any MailStore,
         authenticator: any SyncAuthenticator,
-        logger: Logger
+        logger: Logger,
+        checksums: SyncChecksumCache = SyncChecksumCache()
     ) {
         self.configuration = configuration
         self.store = store
         self.authenticator = authenticator
         self.logger = logger
+        self.checksums = checksums
     }
 
     /// Runs one session until EXIT, the end of input or a fatal protocol error. Uploads the
@@ -75,6 +79,7 @@ final class SyncServerRunner<Transport: SyncTransport> {
     var awaitingSASL = false
 
     var store: any MailStore { connection.store }
+    var checksums: SyncChecksumCache { connection.checksums }
     var configuration: SyncServerConfiguration { connection.configuration }
 
     init(connection: SyncServerConnection, transport: Transport, tlsActive: Bool, logger: Logger) {

@@ -204,21 +204,23 @@ extension SyncServerRunner {
             return send(unknownPartition(apply.update.mailbox.partition))
         }
         do {
-            let current = try await store.replicaState(of: name, records: true)
+            let current = try await checksums.read(.name(name), needing: .none, from: store)
             var update = apply.update
             // The state the checks below ran against: this mailbox's, or none (absent, or a
             // same-named mailbox of another uniqueid that the store replaces only if empty).
-            if let current, current.mailbox.uniqueID == update.mailbox.uniqueID {
-                update.expectedHighestModSeq = current.mailbox.highestModSeq
+            if let current, current.state.mailbox.uniqueID == update.mailbox.uniqueID {
+                update.expectedHighestModSeq = current.state.mailbox.highestModSeq
             } else {
                 update.expectedHighestModSeq = ModSeq(0)
             }
             if apply.sinceModSeq != 0 {
-                guard let current, current.mailbox.uniqueID == update.mailbox.uniqueID,
-                    current.mailbox.highestModSeq.rawValue == apply.sinceModSeq
+                guard let current, current.state.mailbox.uniqueID == update.mailbox.uniqueID,
+                    current.state.mailbox.highestModSeq.rawValue == apply.sinceModSeq
                 else { return send(.no(.syncChanged)) }
-                let (crc, crcAnnotations) = ReplicaWire.checksums(of: current.records)
-                guard SyncCRC.matches(crc, apply.sinceCRC), SyncCRC.matches(crcAnnotations, apply.sinceCRCAnnotations)
+                let since = MailboxChecksums(basic: apply.sinceCRC, annotations: apply.sinceCRCAnnotations)
+                // A cached value that disagrees is checked against every record before it counts.
+                guard
+                    try await matches(since, current.checksums, name: name, uniqueID: update.mailbox.uniqueID)
                 else { return send(.no(.syncChanged)) }
             }
             let result = try await store.applyReplicaMailbox(update, messages: uploads)
@@ -230,28 +232,43 @@ extension SyncServerRunner {
                     "modseq": "\(result.mailbox.highestModSeq)",
                 ]
             )
-            if apply.syncCRC != 0 || apply.syncCRCAnnotations != 0,
-                let after = try await store.replicaState(of: name, records: true)
+            let master = MailboxChecksums(basic: apply.syncCRC, annotations: apply.syncCRCAnnotations)
+            if master.basic != 0 || master.annotations != 0,
+                let after = try await checksums.read(.uniqueID(update.mailbox.uniqueID), needing: .none, from: store),
+                !(try await matches(master, after.checksums, name: name, uniqueID: update.mailbox.uniqueID))
             {
-                let (crc, crcAnnotations) = ReplicaWire.checksums(of: after.records)
-                guard SyncCRC.matches(crc, apply.syncCRC), SyncCRC.matches(crcAnnotations, apply.syncCRCAnnotations)
-                else {
-                    // As Cyrus: the changes stay applied; the master escalates (§3.4.3 step 10).
-                    logger.notice(
-                        "csync: checksum differs after APPLY MAILBOX",
-                        metadata: [
-                            "mailbox": "\(name)", "ours": "\(crc)/\(crcAnnotations)",
-                            "master": "\(apply.syncCRC)/\(apply.syncCRCAnnotations)",
-                        ]
-                    )
-                    SyncMetrics.failures("IMAP_SYNC_CHECKSUM").increment()
-                    return send(SyncStatus(.no, code: .syncChecksum, text: "Replication inconsistency detected"))
-                }
+                // As Cyrus: the changes stay applied; the master escalates (§3.4.3 step 10).
+                logger.notice(
+                    "csync: checksum differs after APPLY MAILBOX",
+                    metadata: ["mailbox": "\(name)", "ours": "\(after.checksums)", "master": "\(master)"]
+                )
+                SyncMetrics.failures("IMAP_SYNC_CHECKSUM").increment()
+                return send(SyncStatus(.no, code: .syncChecksum, text: "Replication inconsistency detected"))
             }
             send(.success)
         } catch {
             send(status(for: error))
         }
+    }
+
+    /// Whether `expected` matches our checksums: the cached `ours`, or if that disagrees,
+    /// the value recomputed from every record (which then replaces the cached one).
+    func matches(
+        _ expected: MailboxChecksums,
+        _ ours: MailboxChecksums,
+        name: MailboxName,
+        uniqueID: String
+    ) async throws(MailStoreError) -> Bool {
+        if expected.matches(ours) { return true }
+        guard let recomputed = try await checksums.read(.uniqueID(uniqueID), needing: .none, from: store, fresh: true)
+        else { return false }
+        if recomputed.checksums != ours {
+            logger.info(
+                "csync: cached checksums were stale; recomputed",
+                metadata: ["mailbox": "\(name)", "cached": "\(ours)", "recomputed": "\(recomputed.checksums)"]
+            )
+        }
+        return expected.matches(recomputed.checksums)
     }
 
     /// APPLY ANNOTATION / UNANNOTATION (§3.4.10): one mailbox-level entry, or with `MBOXNAME ""`

@@ -16,22 +16,22 @@ extension SyncServerRunner {
                 // The argument must be a list; an atom returns nothing (as Cyrus).
                 for value in item.value.listValue ?? [] {
                     guard let text = value.textValue, let name = try? MailboxName(internal: text) else { continue }
-                    if let state = try await store.replicaState(of: name, records: true) {
-                        sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: false))
+                    if let (state, sums) = try await checksums.read(.name(name), needing: .none, from: store) {
+                        sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: false, checksums: sums))
                     }
                 }
             case "UNIQUEIDS":
                 for value in item.value.listValue ?? [] {
                     guard let uniqueID = value.textValue else { continue }
-                    if let state = try await store.replicaState(uniqueID: uniqueID, records: true) {
-                        sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: false))
+                    if let (state, sums) = try await checksums.read(.uniqueID(uniqueID), needing: .none, from: store) {
+                        sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: false, checksums: sums))
                     }
                 }
             case "FULLMAILBOX":
                 guard let text = item.value.textValue, let name = try? MailboxName(internal: text),
-                    let state = try await store.replicaState(of: name, records: true)
+                    let (state, sums) = try await checksums.read(.name(name), needing: .all, from: store, fresh: true)
                 else { return send(.no(.mailboxNonexistent)) }
-                sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: true))
+                sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: true, checksums: sums))
             case "QUOTA":
                 if let root = item.value.textValue, let quota = try await store.quotaRoot(root) {
                     sendData("QUOTA", ReplicaWire.quotaItem(quota))
@@ -60,8 +60,8 @@ extension SyncServerRunner {
         if !metaOnly {
             var roots: [String] = []
             for mailbox in mailboxes {
-                if let state = try await store.replicaState(of: mailbox.name, records: true) {
-                    sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: false))
+                if let (state, sums) = try await checksums.read(.name(mailbox.name), needing: .none, from: store) {
+                    sendData("MAILBOX", ReplicaWire.mailboxItem(state, includeRecords: false, checksums: sums))
                     if out.readableBytes >= Self.flushThreshold { try? await flush() }
                 }
                 if let root = mailbox.quotaRoot, !roots.contains(root) { roots.append(root) }

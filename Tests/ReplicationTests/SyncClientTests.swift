@@ -14,6 +14,8 @@ final class SyncMasterPair: Sendable {
     let temporary: TemporaryMailStore
     var master: SQLiteMailStore { temporary.store }
     let replica: SyncTestServer
+    /// The master's cached checksums, kept across syncs as a long-running master keeps them.
+    let checksums = SyncChecksumCache()
 
     /// The master's end of the in-memory connection.
     struct ClientTransport: SyncClientTransport {
@@ -45,7 +47,8 @@ final class SyncMasterPair: Sendable {
         let client = SyncClient(
             store: master,
             configuration: SyncClientConfiguration(authName: "repluser", password: password),
-            logger: Logger(label: "test.master")
+            logger: Logger(label: "test.master"),
+            checksums: checksums
         )
         let report = try await client.run(input: toClient, transport: ClientTransport(sink: toServerSink), work: work)
         toServerSink.finish()

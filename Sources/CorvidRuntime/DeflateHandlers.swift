@@ -176,6 +176,14 @@ final class DeflateDecompressor: ChannelDuplexHandler, RemovableChannelHandler {
             readRequested = false
             inflateSome(context: context, limit: Self.maxInflatedBytesPerRead)
             context.fireChannelReadComplete()
+            if !readRequested {
+                // What the socket channel does after each read cycle: a read from the tail of
+                // the pipeline. A next handler with room passes it down to us (noted, served
+                // by this loop); one that is full (NIOAsyncChannel) holds it and passes it on
+                // once drained. Without it, a full NIOAsyncChannel would drain and never ask
+                // again, and the rest of the input would wait forever.
+                context.channel.read()
+            }
         } while readRequested && hasMore
         busy = false
         if readRequested {

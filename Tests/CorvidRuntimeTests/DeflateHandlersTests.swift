@@ -91,6 +91,33 @@ import Testing
         _ = try receiver.finish()
     }
 
+    /// Holds `read()` while "full", as `NIOAsyncChannel` does: full after each read cycle
+    /// (`channelReadComplete`) until the test has drained it and calls ``release(_:)``.
+    final class ReadGate: ChannelDuplexHandler {
+        typealias InboundIn = ByteBuffer
+        typealias InboundOut = ByteBuffer
+        typealias OutboundIn = ByteBuffer
+        var open = true
+        var held = false
+
+        func channelReadComplete(context: ChannelHandlerContext) {
+            open = false
+            context.fireChannelReadComplete()
+        }
+
+        func read(context: ChannelHandlerContext) {
+            if open { context.read() } else { held = true }
+        }
+
+        func release(_ context: ChannelHandlerContext) {
+            open = true
+            if held {
+                held = false
+                context.read()
+            }
+        }
+    }
+
     @Test func aDecompressionBombIsDeliveredInBoundedReads() throws {
         let total = 4 * 1024 * 1024
         let deflater = try ZlibCompressor(algorithm: .deflate)
@@ -100,8 +127,12 @@ import Testing
         #expect(bomb.readableBytes < 64 * 1024)
 
         let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(try DeflateDecompressor())
+        let gate = ReadGate()
+        try channel.pipeline.syncOperations.addHandlers([try DeflateDecompressor(), gate])
+        let gateContext = try channel.pipeline.syncOperations.context(handler: gate)
         try channel.writeInbound(bomb)
+        // The socket's read after its read cycle, which the full gate holds.
+        channel.read()
         var delivered = 0
         var rounds = 0
         while delivered < total && rounds < 100 {
@@ -114,8 +145,8 @@ import Testing
             #expect(thisRound <= DeflateDecompressor.maxInflatedBytesPerRead)
             delivered += thisRound
             rounds += 1
-            // The next handler asks for more, as NIOAsyncChannel does when its buffer drains.
-            channel.read()
+            // Drained: the held read goes on, and the decompressor serves the next part.
+            gate.release(gateContext)
         }
         #expect(delivered == total)
         #expect(rounds >= total / DeflateDecompressor.maxInflatedBytesPerRead)
@@ -169,6 +200,36 @@ import Testing
         #expect(reply == "a OK DEFLATE active\r\n")
         #expect(response == "* got b NOOP\r\nb OK NOOP completed\r\n")
         #expect(String(buffer: raw) != response, "bytes after the reply are compressed")
+        try await server.close()
+    }
+
+    /// A burst that inflates to many times ``DeflateDecompressor/maxInflatedBytesPerRead``
+    /// through a real `NIOAsyncChannel`: its buffer fills on each delivery and asks for more
+    /// only once drained, so every delivery must leave a read pending behind it, as the socket
+    /// does after a read. Before that, the session stalled after the second delivery with the
+    /// rest unread (seen as a stuck csync replica during 40,000-message bursts).
+    @Test(.timeLimit(.minutes(1)))
+    func aLargeBurstIsDeliveredWholeThroughBackpressure() async throws {
+        let total = 12 * DeflateDecompressor.maxInflatedBytesPerRead
+        let server = try await LoopbackServer.start { channel in
+            try channel.pipeline.syncOperations.addHandler(try DeflateDecompressor())
+        } handle: { inbound, outbound, _ in
+            var received = 0
+            for try await chunk in inbound {
+                received += chunk.readableBytes
+                if received >= total { break }
+            }
+            try await outbound.write(ByteBuffer(string: "received \(received)\r\n"))
+        }
+        let deflater = try ZlibCompressor(algorithm: .deflate)
+        var plain = ByteBuffer(repeating: 0x41, count: total)
+        var burst = ByteBufferAllocator().buffer(capacity: deflater.maxSize(from: plain))
+        try deflater.deflate(from: &plain, to: &burst, flush: .sync)
+        let reply = try await LoopbackClient.run(port: server.port) { client in
+            try await client.write(burst)
+            return try await client.readLine()
+        }
+        #expect(reply == "received \(total)\r\n")
         try await server.close()
     }
 }

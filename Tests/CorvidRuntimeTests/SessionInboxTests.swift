@@ -1,3 +1,4 @@
+import CompressNIO
 import NIOCore
 import NIOPosix
 import Testing
@@ -65,6 +66,37 @@ import Testing
             return try await client.readLine()
         }
         #expect(reply == "\(size) \(bytes.reduce(0) { $0 &+ Int($1) })\r\n")
+        try await server.close()
+    }
+
+    /// An IMAP session under COMPRESS: a burst that inflates to many deliveries of the
+    /// decompressor reaches the inbox whole (each delivery leaves a read for the inbox to
+    /// hold; before, the session waited forever after the second).
+    @Test(.timeLimit(.minutes(1)))
+    func aCompressedBurstArrivesWhole() async throws {
+        let total = 10 * DeflateDecompressor.maxInflatedBytesPerRead
+        let server = try await LoopbackServer.start { channel in
+            try channel.pipeline.syncOperations.addHandler(try DeflateDecompressor(), position: .first)
+        } handle: { _, outbound, channel in
+            let inbox = try await Self.attachInbox(to: channel)
+            try await outbound.write(ByteBuffer(string: "ready\r\n"))
+            var received = 0
+            for await chunk in inbox {
+                received += chunk.readableBytes
+                if received >= total { break }
+            }
+            try await outbound.write(ByteBuffer(string: "received \(received)\r\n"))
+        }
+        let deflater = try ZlibCompressor(algorithm: .deflate)
+        var plain = ByteBuffer(repeating: 0x61, count: total)
+        var burst = ByteBufferAllocator().buffer(capacity: deflater.maxSize(from: plain))
+        try deflater.deflate(from: &plain, to: &burst, flush: .sync)
+        let reply = try await LoopbackClient.run(port: server.port) { client in
+            _ = try await client.readLine()
+            try await client.write(burst)
+            return try await client.readLine()
+        }
+        #expect(reply == "received \(total)\r\n")
         try await server.close()
     }
 }

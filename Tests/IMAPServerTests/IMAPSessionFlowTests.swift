@@ -1,7 +1,8 @@
-import IMAPServer
 import MailCore
 import MailStore
 import Testing
+
+@testable import IMAPServer
 
 /// Whole sessions against a real store: C:/S: exchanges and what they leave behind.
 @Suite struct IMAPSessionFlowTests {
@@ -39,6 +40,45 @@ import Testing
         #expect(try await second.readLine() == "+ ")
         second.send(Base64.encode(Array("\0bob\0secret-bob".utf8)) + "\r\n")
         #expect(try await second.readUntilTagged("a").last!.contains("a OK"))
+    }
+
+    /// Messages past `directWriteMinimum` go out in a write of their own when the response
+    /// carries them whole; the bytes on the wire must not change.
+    @Test func largeWholeMessagesGoOutUnchanged() async throws {
+        let server = try await IMAPTestServer()
+        let line = "All work and no play makes Jack a dull boy, grüße.\r\n"
+        let large = Self.message + String(repeating: line, count: 40 * 1024 / line.utf8.count)
+        let size = large.utf8.count
+        #expect(size >= IMAPSessionRunner<IMAPTestClient.Transport>.directWriteMinimum)
+        try await server.deliver(large, to: "alice")
+        try await server.deliver(Self.message, to: "alice")
+        let client = try await server.login("alice")
+        _ = try await client.command("SELECT INBOX")
+        let peek = try await client.command("FETCH 1 (UID BODY.PEEK[] RFC822.SIZE)")
+        #expect(peek[0] == "* 1 FETCH (UID 1 BODY[] {\(size)}\r\n\(large) RFC822.SIZE \(size))")
+        let both = try await client.command("FETCH 1:2 (RFC822)")
+        #expect(both[0] == "* 1 FETCH (RFC822 {\(size)}\r\n\(large) FLAGS (\\Seen))")
+        #expect(both[1] == "* 2 FETCH (RFC822 {\(Self.message.utf8.count)}\r\n\(Self.message) FLAGS (\\Seen))")
+        // Anything that needs the parsed message takes the ordinary path.
+        let partial = try await client.command("UID FETCH 1 (BODY.PEEK[]<0.5> BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        #expect(partial[0].hasPrefix("* 1 FETCH (UID 1 BODY[]<0> {5}\r\nFrom: BODY[HEADER.FIELDS (SUBJECT)] {"))
+    }
+
+    /// SEARCH reads messages in batches, the next while the current one is matched: the
+    /// result must be the same across batch boundaries.
+    @Test func searchAcrossSeveralBatches() async throws {
+        let server = try await IMAPTestServer()
+        let count = IMAPSessionRunner<IMAPTestClient.Transport>.searchBatch * 2 + 7
+        var expected: [Int] = []
+        for index in 1...count {
+            let word = index % 37 == 0 || index == count ? "needle" : "hay"
+            if word == "needle" { expected.append(index) }
+            try await server.deliver("Subject: \(index)\r\n\r\nsome \(word) here\r\n", to: "alice")
+        }
+        let client = try await server.login("alice")
+        _ = try await client.command("SELECT INBOX")
+        let search = try await client.command("SEARCH TEXT needle")
+        #expect(search[0] == "* SEARCH" + expected.map { " \($0)" }.joined())
     }
 
     @Test func appendSelectFetchStoreSearchExpunge() async throws {

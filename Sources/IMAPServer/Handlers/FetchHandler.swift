@@ -154,6 +154,8 @@ extension IMAPSessionRunner {
             }
             for seq in batch {
                 let entry = selected.entry(at: seq)
+                var items = attributes
+                if flagsChanged.contains(seq) && !items.contains(.flags) { items.append(.flags) }
                 var message: [UInt8] = []
                 if needsBytes {
                     guard let bytes = bodies[entry.guid] else {
@@ -162,10 +164,14 @@ extension IMAPSessionRunner {
                         untagged(status: .no, code: .corruption, text: "Message \(seq) is unreadable")
                         continue
                     }
+                    if bytes.readableBytes >= Self.directWriteMinimum, let body = Self.verbatimBody(in: items) {
+                        // The message goes out as read, in a write of its own: no copies.
+                        try await writeVerbatim(seq, entry, items, body: body, bytes, lines: &lines)
+                        fetchedBytes += bytes.readableBytes
+                        continue
+                    }
                     message = Array(bytes.readableBytesView)
                 }
-                var items = attributes
-                if flagsChanged.contains(seq) && !items.contains(.flags) { items.append(.flags) }
                 // Written into a local buffer (no per-access exclusivity checks on the session
                 // object), moved to the output and flushed only when it is large.
                 writeFetchResponse(seq, entry, items, message, into: &lines)
@@ -189,6 +195,53 @@ extension IMAPSessionRunner {
         return text
     }
 
+    /// Named limit: messages at least this large are written as read, in a write of their
+    /// own, when the response carries them whole (`BODY[]`, `BODY.PEEK[]`, `RFC822`); smaller
+    /// ones are copied into the response buffer, which saves writes.
+    static var directWriteMinimum: Int { 16 * 1024 }
+
+    /// The index of the one attribute that carries the whole message, if every other
+    /// attribute is answered from the record alone.
+    static func verbatimBody(in attributes: [FetchAttribute]) -> Int? {
+        var body: Int?
+        for (index, attribute) in attributes.enumerated() {
+            switch attribute {
+            case .uid, .flags, .internalDate, .saveDate, .rfc822Size, .modSeq, .emailID, .threadID:
+                continue
+            case .rfc822, .bodySection(.whole, _, nil):
+                if body != nil { return nil }
+                body = index
+            default:
+                return nil
+            }
+        }
+        return body
+    }
+
+    /// `* seq FETCH (...)` with the message bytes written straight from the store's buffer.
+    func writeVerbatim(
+        _ seq: Int,
+        _ entry: SelectedMailbox.Entry,
+        _ attributes: [FetchAttribute],
+        body: Int,
+        _ bytes: ByteBuffer,
+        lines: inout ByteBuffer
+    ) async throws {
+        lines.writeString("* \(seq) FETCH (")
+        writeAttributes(attributes[..<body], entry, [], into: &lines)
+        if body > 0 { lines.writeString(" ") }
+        lines.writeString(attributes[body] == .rfc822 ? "RFC822 " : "BODY[] ")
+        lines.writeString("{\(bytes.readableBytes)}\r\n")
+        out.writeBuffer(&lines)
+        try await flush()
+        try await transport.write(bytes)
+        if body + 1 < attributes.count {
+            lines.writeString(" ")
+            writeAttributes(attributes[(body + 1)...], entry, [], into: &lines)
+        }
+        lines.writeString(")\r\n")
+    }
+
     /// Writes `* seq FETCH (...)` for one message.
     func writeFetchResponse(
         _ seq: Int,
@@ -198,6 +251,17 @@ extension IMAPSessionRunner {
         into buffer: inout ByteBuffer
     ) {
         buffer.writeString("* \(seq) FETCH (")
+        writeAttributes(attributes[...], entry, message, into: &buffer)
+        buffer.writeString(")\r\n")
+    }
+
+    /// The attributes of a FETCH response, space-separated.
+    func writeAttributes(
+        _ attributes: ArraySlice<FetchAttribute>,
+        _ entry: SelectedMailbox.Entry,
+        _ message: [UInt8],
+        into buffer: inout ByteBuffer
+    ) {
         var parsed: MIMEPart?
         func part() -> MIMEPart {
             if let parsed { return parsed }
@@ -268,7 +332,6 @@ extension IMAPSessionRunner {
                 buffer.writeString("BINARY.SIZE[\(partNumbers.map(String.init).joined(separator: "."))] \(size)")
             }
         }
-        buffer.writeString(")\r\n")
     }
 
     func writePartial(_ bytes: [UInt8], _ partial: FetchPartial?, binary: Bool = false, into buffer: inout ByteBuffer) {

@@ -7,8 +7,9 @@ import NIOCore
 /// SEARCH and UID SEARCH (RFC 9051 §6.4.4), ESEARCH (RFC 4731), SEARCHRES (RFC 5182),
 /// MODSEQ (RFC 7162 §3.1.5).
 extension IMAPSessionRunner {
-    /// Named limit: messages read from the store per batch while searching text.
-    static var searchBatch: Int { 256 }
+    /// Named limit: messages read from the store per batch while searching text (two batches
+    /// are held at a time: one being matched, the next being read).
+    static var searchBatch: Int { 128 }
 
     func search(_ command: SearchCommand, uid: Bool, tag: String) async -> Completion {
         guard let selected = session.selected else { return .bad("No mailbox selected") }
@@ -29,25 +30,36 @@ extension IMAPSessionRunner {
         var matched: [Int] = []
         if readsMessages {
             // Messages are read in batches, one store read each, not one read per message;
-            // header-only criteria read the header cache instead of whole messages.
+            // header-only criteria read the header cache instead of whole messages. The next
+            // batch is read while this one is matched, so reading and matching share the cores.
             let headersOnly = !SearchEvaluator.needsBody(command.key)
-            var start = 1
-            while start <= selected.count {
-                let end = min(start + Self.searchBatch - 1, selected.count)
-                let batch = Array(start...end)
-                let bytes: [MessageGUID: ByteBuffer]
-                do {
-                    let guids = batch.map { selected.entry(at: $0).guid }
-                    bytes = try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids)
-                } catch {
-                    return Completion(error)
+            let store = self.store
+            let batches = stride(from: 1, through: selected.count, by: Self.searchBatch).map { start in
+                (start...min(start + Self.searchBatch - 1, selected.count)).map { selected.entry(at: $0).guid }
+            }
+            @Sendable func read(_ index: Int) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
+                guard index < batches.count else { return [:] }
+                return try await headersOnly ? store.messageHeaders(batches[index]) : store.messageBytes(batches[index])
+            }
+            do {
+                var bytes = try await read(0)
+                for index in batches.indices {
+                    async let following = read(index + 1)
+                    let first = index * Self.searchBatch + 1
+                    for (offset, guid) in batches[index].enumerated() {
+                        guard let message = bytes[guid] else { continue }
+                        let text = MessageSearchText(Array(message.readableBytesView))
+                        if evaluator.matches(command.key, seq: first + offset, message: text) {
+                            matched.append(first + offset)
+                        }
+                    }
+                    bytes = [:]
+                    bytes = try await following
                 }
-                for seq in batch {
-                    guard let message = bytes[selected.entry(at: seq).guid] else { continue }
-                    let text = MessageSearchText(Array(message.readableBytesView))
-                    if evaluator.matches(command.key, seq: seq, message: text) { matched.append(seq) }
-                }
-                start = end + 1
+            } catch let error as MailStoreError {
+                return Completion(error)
+            } catch {
+                return Completion(MailStoreError(.ioFailure, "\(error)"))
             }
         } else {
             for seq in 1...max(selected.count, 1) where seq <= selected.count {

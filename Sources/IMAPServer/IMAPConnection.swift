@@ -20,6 +20,7 @@ public final class IMAPConnection: Sendable {
     let clock: @Sendable () -> UnixTime
     let logger: Logger
     let selections = SelectionCache()
+    let searchHeaders = SearchHeaderCache()
     /// Replication on the IMAP port (`X-REPLICATION`), when this server is a replica.
     let replication: (any IMAPReplicationService)?
 

@@ -38,6 +38,18 @@ struct SearchEvaluator {
         }
     }
 
+    /// Whether every message criterion of `key` is answered by a ``SearchHeaderSummary``
+    /// (FROM, TO, CC, BCC, SUBJECT, SENT*, HEADER on those fields).
+    static func answeredBySummary(_ key: SearchKey) -> Bool {
+        !key.contains {
+            switch $0 {
+            case .body, .text: true
+            case .header(let name, _): !SearchHeaderSummary.covers(field: name)
+            default: false
+            }
+        }
+    }
+
     /// Search strings decoded and case-folded once per SEARCH, not once per message.
     final class Needles {
         var cache: [[UInt8]: SearchString] = [:]

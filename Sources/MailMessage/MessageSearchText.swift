@@ -42,11 +42,32 @@ public final class MessageSearchText {
     private var foldedHeader: [UInt8]?
     private var foldedBody: [UInt8]?
 
+    /// The send date of a message built from a ``SearchHeaderSummary``.
+    private var summarySentDate: CalendarDay??
+
     /// - Parameter structure: `MIMEPart.parse(message)` if the caller has it already.
     public init(_ message: [UInt8], structure: MIMEPart? = nil) {
         self.message = message
         self.parsedStructure = structure
         self.parsedHeader = structure?.header
+    }
+
+    /// A message known only by its summary: it answers FROM, TO, CC, BCC, SUBJECT, the
+    /// SENT* keys, and HEADER for those field names; nothing else (no other field, no body).
+    public init(summary: SearchHeaderSummary) {
+        self.message = []
+        self.foldedFields = summary.fields
+        self.summarySentDate = .some(summary.sentDate)
+    }
+
+    /// What this message's SEARCH-able envelope fields are, folded, for a cache.
+    public var summary: SearchHeaderSummary {
+        let fields = header.fields.compactMap { field -> (name: [UInt8], value: [UInt8])? in
+            let name = MessageSection.asciiLowercased(field.name)
+            guard SearchHeaderSummary.fieldNames.contains(name) else { return nil }
+            return (name, Self.foldedValue(field))
+        }
+        return SearchHeaderSummary(fields: fields, sentDate: sentDate)
     }
 
     /// The top-level header; parsing it does not need the MIME structure.
@@ -66,7 +87,10 @@ public final class MessageSearchText {
     }
 
     /// The calendar date of the Date field, for SENTBEFORE, SENTON and SENTSINCE.
-    public var sentDate: CalendarDay? { header.sentDate }
+    public var sentDate: CalendarDay? {
+        if let summarySentDate { return summarySentDate }
+        return header.sentDate
+    }
 
     /// `HEADER field string`, and SUBJECT, FROM, TO, CC, BCC: whether a field of this name
     /// (ASCII case-insensitive) contains `needle` in its decoded value. An empty needle
@@ -187,5 +211,25 @@ public final class MessageSearchText {
             decoded.withUnsafeBufferPointer { Self.appendFolded($0, charset: charset, to: &out) }
         }
         out.append(UInt8(ascii: "\n"))
+    }
+}
+
+/// The part of a message's header that SEARCH's envelope keys read (FROM, TO, CC, BCC,
+/// SUBJECT and the send date), decoded and folded once; small enough to keep for many
+/// messages, so repeated header searches need neither the message nor a parse.
+public struct SearchHeaderSummary: Sendable {
+    /// The ASCII-lower-cased field names a summary keeps.
+    public static let fieldNames: Set<[UInt8]> = Set(["from", "to", "cc", "bcc", "subject"].map { Array($0.utf8) })
+
+    /// Each kept field's lower-cased name and folded, decoded value, in message order.
+    public let fields: [(name: [UInt8], value: [UInt8])]
+    public let sentDate: CalendarDay?
+
+    /// Bytes held, roughly (for a cache's limit).
+    public var size: Int { fields.reduce(64) { $0 + $1.name.count + $1.value.count + 32 } }
+
+    /// Whether a HEADER search on `name` can be answered from a summary.
+    public static func covers(field name: String) -> Bool {
+        fieldNames.contains(MessageSection.asciiLowercased(name))
     }
 }

@@ -81,6 +81,40 @@ import Testing
         #expect(search[0] == "* SEARCH" + expected.map { " \($0)" }.joined())
     }
 
+    /// Envelope-field searches are answered from shared header summaries (kept by GUID);
+    /// the answers must equal those from the messages, also for other fields and for a
+    /// second session that finds the summaries cached.
+    @Test func headerSearchesFromSummariesMatchTheMessages() async throws {
+        let server = try await IMAPTestServer()
+        let messages = [
+            "From: =?UTF-8?Q?J=C3=BCrgen?= <juergen@example.org>\r\nSubject: Report\r\nX-Tag: red\r\nDate: Tue, 14 Nov 2023 22:13:20 +0000\r\n\r\nbody\r\n",
+            "From: bob@example.org\r\nCc: jürgen@example.org\r\nSubject: =?ISO-8859-1?Q?Gr=FC=DFe?=\r\nX-Tag: blue\r\nDate: Wed, 15 Nov 2023 08:00:00 +0000\r\n\r\nbody\r\n",
+            "from: carol@example.org\r\nsubject: report, again\r\n\r\nbody\r\n",
+        ]
+        for message in messages { try await server.deliver(message, to: "alice") }
+        for round in 1...2 {
+            let client = try await server.login("alice")
+            _ = try await client.command("SELECT INBOX")
+            let searches: [(String, String)] = [
+                ("SEARCH FROM juergen", "* SEARCH 1"),
+                ("SEARCH CHARSET UTF-8 FROM {7+}\r\nJÜRGEN", "* SEARCH 1"),
+                ("SEARCH SUBJECT report", "* SEARCH 1 3"),
+                ("SEARCH CHARSET UTF-8 SUBJECT {7+}\r\ngrüße", "* SEARCH 2"),
+                ("SEARCH CHARSET UTF-8 OR CC {7+}\r\njürgen FROM carol", "* SEARCH 2 3"),
+                ("SEARCH HEADER CC \"\"", "* SEARCH 2"),
+                ("SEARCH SENTON 15-Nov-2023", "* SEARCH 2"),
+                ("SEARCH HEADER X-Tag blue", "* SEARCH 2"),
+                ("SEARCH NOT FROM example.org", "* SEARCH"),
+            ]
+            for (command, expected) in searches {
+                let reply = try await client.command(command)
+                #expect(reply[0] == expected, "round \(round): \(command)")
+            }
+            client.close()
+        }
+        #expect(server.connection.searchHeaders.count == 3)
+    }
+
     @Test func appendSelectFetchStoreSearchExpunge() async throws {
         let server = try await IMAPTestServer()
         let client = try await server.login("alice")

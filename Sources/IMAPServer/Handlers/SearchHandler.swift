@@ -33,28 +33,44 @@ extension IMAPSessionRunner {
             // header-only criteria read the header cache instead of whole messages. The next
             // batch is read while this one is matched, so reading and matching share the cores.
             let headersOnly = !SearchEvaluator.needsBody(command.key)
+            // Envelope-field searches are answered from the shared summaries where possible.
+            let summarised = headersOnly && SearchEvaluator.answeredBySummary(command.key)
             let store = self.store
+            let cache = connection.searchHeaders
             let batches = stride(from: 1, through: selected.count, by: Self.searchBatch).map { start in
                 (start...min(start + Self.searchBatch - 1, selected.count)).map { selected.entry(at: $0).guid }
             }
-            @Sendable func read(_ index: Int) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
-                guard index < batches.count else { return [:] }
-                return try await headersOnly ? store.messageHeaders(batches[index]) : store.messageBytes(batches[index])
+            @Sendable func read(_ index: Int) async throws(MailStoreError) -> SearchBatch {
+                guard index < batches.count else { return .bytes([:]) }
+                let guids = batches[index]
+                guard summarised else {
+                    return .bytes(try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids))
+                }
+                var known = cache.summaries(guids)
+                let missing = guids.filter { known[$0] == nil }
+                if !missing.isEmpty {
+                    var built: [MessageGUID: SearchHeaderSummary] = [:]
+                    for (guid, header) in try await store.messageHeaders(missing) {
+                        built[guid] = MessageSearchText(Array(header.readableBytesView)).summary
+                    }
+                    cache.insert(built)
+                    known.merge(built) { first, _ in first }
+                }
+                return .summaries(known)
             }
             do {
-                var bytes = try await read(0)
+                var current = try await read(0)
                 for index in batches.indices {
                     async let following = read(index + 1)
                     let first = index * Self.searchBatch + 1
                     for (offset, guid) in batches[index].enumerated() {
-                        guard let message = bytes[guid] else { continue }
-                        let text = MessageSearchText(Array(message.readableBytesView))
+                        guard let text = current.text(guid) else { continue }
                         if evaluator.matches(command.key, seq: first + offset, message: text) {
                             matched.append(first + offset)
                         }
                     }
-                    bytes = [:]
-                    bytes = try await following
+                    current = .bytes([:])
+                    current = try await following
                 }
             } catch let error as MailStoreError {
                 return Completion(error)
@@ -105,5 +121,19 @@ extension IMAPSessionRunner {
         if mentionsModSeq, let highest { line += " MODSEQ \(highest)" }
         untagged(line)
         return .ok("\(uid ? "UID SEARCH" : "SEARCH") completed")
+    }
+}
+
+/// One batch of a text SEARCH: message bytes (or headers), or cached header summaries.
+enum SearchBatch: Sendable {
+    case bytes([MessageGUID: ByteBuffer])
+    case summaries([MessageGUID: SearchHeaderSummary])
+
+    /// The searchable text of one message of the batch; nil if the store did not have it.
+    func text(_ guid: MessageGUID) -> MessageSearchText? {
+        switch self {
+        case .bytes(let messages): messages[guid].map { MessageSearchText(Array($0.readableBytesView)) }
+        case .summaries(let summaries): summaries[guid].map { MessageSearchText(summary: $0) }
+        }
     }
 }

@@ -64,6 +64,28 @@ import Testing
         #expect(partial[0].hasPrefix("* 1 FETCH (UID 1 BODY[]<0> {5}\r\nFrom: BODY[HEADER.FIELDS (SUBJECT)] {"))
     }
 
+    /// FETCH reads the next batch while writing the current one: every message must come
+    /// out once, in order, across batch boundaries, small and large alike.
+    @Test func fetchAcrossSeveralBatches() async throws {
+        let server = try await IMAPTestServer()
+        let count = IMAPSessionRunner<IMAPTestClient.Transport>.fetchBatch * 2 + 5
+        var bodies: [String] = []
+        for index in 1...count {
+            let filler = index % 10 == 0 ? String(repeating: "x", count: 20_000) : "short"
+            let text = "Subject: \(index)\r\n\r\nmessage \(index) \(filler)\r\n"
+            bodies.append(text)
+            try await server.deliver(text, to: "alice")
+        }
+        let client = try await server.login("alice")
+        _ = try await client.command("SELECT INBOX")
+        let reply = try await client.command("FETCH 1:* (UID BODY.PEEK[])")
+        #expect(reply.count == count + 1)
+        for (offset, body) in bodies.enumerated() {
+            let seq = offset + 1
+            #expect(reply[offset] == "* \(seq) FETCH (UID \(seq) BODY[] {\(body.utf8.count)}\r\n\(body))")
+        }
+    }
+
     /// SEARCH reads messages in batches, the next while the current one is matched: the
     /// result must be the same across batch boundaries.
     @Test func searchAcrossSeveralBatches() async throws {

@@ -8,9 +8,10 @@ import ServerSupport
 /// FETCH and UID FETCH (RFC 9051 §6.4.5, BINARY RFC 3516, CONDSTORE/QRESYNC RFC 7162,
 /// OBJECTID RFC 8474, SAVEDATE RFC 8514).
 extension IMAPSessionRunner {
-    /// Named limits: messages, and bytes, read from the store per FETCH batch.
+    /// Named limits: messages, and bytes, read from the store per FETCH batch (two batches
+    /// are held at a time: one being written, the next being read).
     static var fetchBatch: Int { 64 }
-    static var fetchBatchBytes: Int64 { 8 << 20 }
+    static var fetchBatchBytes: Int64 { 4 << 20 }
 
     /// Resolves a sequence set (or `$`) to sequence numbers; nil when a message number is out of
     /// range (a BAD for sequence numbers; UIDs that do not exist are simply skipped).
@@ -128,10 +129,12 @@ extension IMAPSessionRunner {
         var lines = ByteBuffer()
         defer { IMAPMetrics.fetchedBytes.increment(by: Int64(fetchedBytes)) }
         flagTextCache.removeAll(keepingCapacity: true)
+        // Batches of messages read in one store read each: up to fetchBatch messages or
+        // fetchBatchBytes, whichever comes first (at least one message). While one batch is
+        // written out, the next is read.
+        var batches: [Range<Int>] = []
         var index = 0
         while index < targets.count {
-            // A batch of messages read in one store read: up to fetchBatch messages or
-            // fetchBatchBytes, whichever comes first (at least one message).
             var end = index
             var batchBytes: Int64 = 0
             while end < targets.count, end - index < Self.fetchBatch,
@@ -140,18 +143,28 @@ extension IMAPSessionRunner {
                 batchBytes += selected.entry(at: targets[end]).size
                 end += 1
             }
-            let batch = targets[index..<end]
+            batches.append(index..<end)
             index = end
-            var bodies: [MessageGUID: ByteBuffer] = [:]
-            if needsBytes {
-                do {
-                    let guids = batch.map { selected.entry(at: $0).guid }
-                    bodies = try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids)
-                } catch {
-                    out.writeBuffer(&lines)
-                    return Completion(error)
-                }
-            }
+        }
+        let store = self.store
+        let guidBatches = batches.map { range in targets[range].map { selected.entry(at: $0).guid } }
+        @Sendable func read(_ number: Int) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
+            guard needsBytes, number < guidBatches.count else { return [:] }
+            return try await headersOnly
+                ? store.messageHeaders(guidBatches[number]) : store.messageBytes(guidBatches[number])
+        }
+        var next: [MessageGUID: ByteBuffer]
+        do {
+            next = try await read(0)
+        } catch {
+            out.writeBuffer(&lines)
+            return Completion(error)
+        }
+        for (number, range) in batches.enumerated() {
+            let batch = targets[range]
+            let bodies = next
+            next = [:]
+            async let following = read(number + 1)
             for seq in batch {
                 let entry = selected.entry(at: seq)
                 var items = attributes
@@ -180,6 +193,15 @@ extension IMAPSessionRunner {
                     out.writeBuffer(&lines)
                     try await flush()
                 }
+            }
+            do {
+                next = try await following
+            } catch let error as MailStoreError {
+                out.writeBuffer(&lines)
+                return Completion(error)
+            } catch {
+                out.writeBuffer(&lines)
+                return Completion(MailStoreError(.ioFailure, "\(error)"))
             }
         }
         out.writeBuffer(&lines)

@@ -12,6 +12,9 @@ import ServiceLifecycle
 /// the inbound byte counter that STARTTLS/STLS and COMPRESS rely on. With `inbox`, the input
 /// is read through a ``SessionInbox`` rather than `NIOAsyncChannel`'s inbound stream.
 enum SessionListener {
+    /// Named limit: bytes a session's output may queue before it waits for the client.
+    static let writeBufferWaterMark = ChannelOptions.Types.WriteBufferWaterMark(low: 256 * 1024, high: 1024 * 1024)
+
     static func bind(
         _ address: ListenAddress,
         group: EventLoopGroup,
@@ -25,6 +28,10 @@ enum SessionListener {
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            // A response may queue up to 1 MiB before the session waits for the client to
+            // read (NIO's default, 64 KiB, is less than one large message: a body FETCH then
+            // paused after every message until the client had read it).
+            .childChannelOption(.writeBufferWaterMark, value: Self.writeBufferWaterMark)
             // Sessions mostly sit idle; start reads small and let busy ones grow (to 64 KiB).
             .childChannelOption(
                 .recvAllocator,

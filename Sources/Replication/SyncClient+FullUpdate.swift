@@ -67,16 +67,7 @@ extension SyncClientRunner {
                 )
             )
         }
-        guard
-            let (merged, checksums) = try await storeCall({ () async throws(MailStoreError) in
-                try await client.checksums.read(
-                    .uniqueID(state.mailbox.uniqueID),
-                    needing: .all,
-                    from: store,
-                    fresh: true
-                )
-            })
-        else {
+        guard let (merged, checksums) = try await recomputed(state.mailbox.uniqueID) else {
             throw SyncClientError(.storeFailure, "mailbox \(name) vanished during its full update")
         }
         let fresh = try await expectOK(.get(.init("MAILBOXES", .list([.string(name)]))))

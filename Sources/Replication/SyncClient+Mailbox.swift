@@ -135,16 +135,7 @@ extension SyncClientRunner {
             .values("MAILBOX").compactMap(ReplicaWire.replicaMailbox(from:))
             .first { $0.uniqueID == state.mailbox.uniqueID }
         // From here on nothing cached is trusted: every record, checksums recomputed.
-        guard
-            let (full, fullChecksums) = try await storeCall({ () async throws(MailStoreError) in
-                try await client.checksums.read(
-                    .uniqueID(state.mailbox.uniqueID),
-                    needing: .all,
-                    from: store,
-                    fresh: true
-                )
-            })
-        else {
+        guard let (full, fullChecksums) = try await recomputed(state.mailbox.uniqueID) else {
             note("mailbox \(name) vanished during the run; skipped")
             return
         }
@@ -159,6 +150,14 @@ extension SyncClientRunner {
         guard let second else { return }
         guard Self.retried(second) else { throw refused(.apply(.init("MAILBOX", .kvlist([]))), second) }
         try await fullUpdate(full)
+    }
+
+    /// A mailbox with every record and its checksums recomputed from them, trusting nothing
+    /// cached; nil if it is gone.
+    func recomputed(_ uniqueID: String) async throws -> (ReplicaMailboxState, MailboxChecksums)? {
+        try await storeCall { () async throws(MailStoreError) in
+            try await client.checksums.read(.uniqueID(uniqueID), needing: .all, from: store, fresh: true)
+        }
     }
 
     /// Uploads what the records need, then sends APPLY MAILBOX; nil on OK, else the status.

@@ -108,19 +108,26 @@ public final class SyncChecksumCache: Sendable {
         fresh: Bool = false
     ) async throws(MailStoreError) -> (state: ReplicaMailboxState, checksums: MailboxChecksums)? {
         var cached: Entry?
-        if !fresh, case .uniqueID(let uniqueID) = key { cached = state.withLock { $0.entries[uniqueID] } }
+        var cachedID = ""
+        if !fresh, case .uniqueID(let uniqueID) = key {
+            cachedID = uniqueID
+            cached = state.withLock { $0.entries[uniqueID] }
+        }
         if !fresh, case .name = key {
             // The uniqueid is known only once the header is read: one header-only read first.
             guard let header = try await store.replicaState(of: keyName(key), selecting: .none) else { return nil }
-            cached = state.withLock { $0.entries[header.mailbox.uniqueID] }
+            cachedID = header.mailbox.uniqueID
+            cached = state.withLock { $0.entries[cachedID] }
             if let found = cached, found.uidValidity != header.mailbox.uidValidity { cached = nil }
         }
         let selection = Self.selection(needed: needed, covered: cached?.highestModSeq)
         guard var read = try await Self.read(key, selection, store) else { return nil }
         let mailbox = read.mailbox
         var entry: Entry
-        if let cached, case .changed = selection, cached.uidValidity == mailbox.uidValidity,
-            cached.highestModSeq <= mailbox.highestModSeq
+        // The entry applies only to the mailbox read (a rename between the two reads of a
+        // name lookup could put another one under that name).
+        if let cached, case .changed = selection, cachedID == mailbox.uniqueID,
+            cached.uidValidity == mailbox.uidValidity, cached.highestModSeq <= mailbox.highestModSeq
         {
             entry = cached
             for record in read.records { entry.update(record) }

@@ -511,7 +511,13 @@ class Pair:
     def problems(self) -> list[str]: return []
     def diagnose(self) -> dict:
         return {"csync_sockets": socket_queues(self.replica_sync)}
-    def cleanup(self) -> None: ...
+    def cleanup(self) -> None:
+        for s in (getattr(self, "master", None), getattr(self, "replica", None)):
+            if s is not None:
+                try:
+                    s.cleanup(keep=self.args.keep)
+                except Exception as error:  # noqa: BLE001 - best effort
+                    log(f"{self.name} cleanup: {error}")
 
 
 class CorvidPair(Pair):
@@ -570,14 +576,6 @@ class CorvidPair(Pair):
         except Exception as error:  # noqa: BLE001 - diagnostics only
             result["corvid_sync_status"] = repr(error)
         return result
-
-    def cleanup(self) -> None:
-        for s in (getattr(self, "master", None), getattr(self, "replica", None)):
-            if s is not None:
-                try:
-                    s.cleanup(keep=self.args.keep)
-                except Exception as error:  # noqa: BLE001 - best effort
-                    log(f"corvid cleanup: {error}")
 
 
 def cyrus_instance_class():
@@ -715,14 +713,6 @@ class CyrusPair(Pair):
     def problems(self) -> list[str]:
         self.sample()
         return [] if self.master.alive() else ["cyrus master (cyrmaster) exited"]
-
-    def cleanup(self) -> None:
-        for s in (getattr(self, "master", None), getattr(self, "replica", None)):
-            if s is not None:
-                try:
-                    s.cleanup(keep=self.args.keep)
-                except Exception as error:  # noqa: BLE001 - best effort
-                    log(f"cyrus cleanup: {error}")
 
 
 class Run:

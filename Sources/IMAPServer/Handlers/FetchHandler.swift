@@ -103,12 +103,7 @@ extension IMAPSessionRunner {
             }
         }
 
-        let needsBytes = attributes.contains { attribute in
-            switch attribute {
-            case .flags, .uid, .internalDate, .rfc822Size, .modSeq, .emailID, .threadID, .saveDate: false
-            default: true
-            }
-        }
+        let needsBytes = !attributes.allSatisfy(Self.answeredFromRecord)
         // ENVELOPE and top-level header sections need only the cached header.
         let headersOnly = attributes.allSatisfy { attribute in
             switch attribute {
@@ -121,8 +116,7 @@ extension IMAPSessionRunner {
                         default: false
                         }
                     }()
-            case .flags, .uid, .internalDate, .rfc822Size, .modSeq, .emailID, .threadID, .saveDate: true
-            default: false
+            default: Self.answeredFromRecord(attribute)
             }
         }
         var fetchedBytes = 0
@@ -222,14 +216,20 @@ extension IMAPSessionRunner {
     /// ones are copied into the response buffer, which saves writes.
     static var directWriteMinimum: Int { 16 * 1024 }
 
+    /// Whether the attribute comes from the message's record alone (no message bytes).
+    static func answeredFromRecord(_ attribute: FetchAttribute) -> Bool {
+        switch attribute {
+        case .flags, .uid, .internalDate, .rfc822Size, .modSeq, .emailID, .threadID, .saveDate: true
+        default: false
+        }
+    }
+
     /// The index of the one attribute that carries the whole message, if every other
     /// attribute is answered from the record alone.
     static func verbatimBody(in attributes: [FetchAttribute]) -> Int? {
         var body: Int?
-        for (index, attribute) in attributes.enumerated() {
+        for (index, attribute) in attributes.enumerated() where !answeredFromRecord(attribute) {
             switch attribute {
-            case .uid, .flags, .internalDate, .saveDate, .rfc822Size, .modSeq, .emailID, .threadID:
-                continue
             case .rfc822, .bodySection(.whole, _, nil):
                 if body != nil { return nil }
                 body = index

@@ -47,11 +47,6 @@ extension SQLiteMailStore {
         }
     }
 
-    /// The state of the mailbox in `row`, read in the caller's snapshot.
-    static func replicaState(_ db: Database, _ row: Row, records: Bool) throws -> ReplicaMailboxState {
-        try replicaState(db, row, selecting: records ? .all : .none)
-    }
-
     /// The state of the mailbox in `row` with the selected records, read in the caller's snapshot.
     static func replicaState(
         _ db: Database,
@@ -639,7 +634,7 @@ extension SQLiteMailStore {
         guard let result = try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE id = ?", arguments: [id]) else {
             throw MailStoreError(.corrupted, "mailbox \(name) vanished during its own update")
         }
-        return try replicaState(db, result, records: false)
+        return try replicaState(db, result, selecting: .none)
     }
 
     /// Whether a replica record already has every field (and annotation) of the master's.

@@ -113,9 +113,9 @@ public final class SyncChecksumCache: Sendable {
             cachedID = uniqueID
             cached = state.withLock { $0.entries[uniqueID] }
         }
-        if !fresh, case .name = key {
+        if !fresh, case .name(let name) = key {
             // The uniqueid is known only once the header is read: one header-only read first.
-            guard let header = try await store.replicaState(of: keyName(key), selecting: .none) else { return nil }
+            guard let header = try await store.replicaState(of: name, selecting: .none) else { return nil }
             cachedID = header.mailbox.uniqueID
             cached = state.withLock { $0.entries[cachedID] }
             if let found = cached, found.uidValidity != header.mailbox.uidValidity { cached = nil }
@@ -123,29 +123,27 @@ public final class SyncChecksumCache: Sendable {
         let selection = Self.selection(needed: needed, covered: cached?.highestModSeq)
         guard var read = try await Self.read(key, selection, store) else { return nil }
         let mailbox = read.mailbox
-        var entry: Entry
+        var entry: Entry?
         // The entry applies only to the mailbox read (a rename between the two reads of a
         // name lookup could put another one under that name).
         if let cached, case .changed = selection, cachedID == mailbox.uniqueID,
             cached.uidValidity == mailbox.uidValidity, cached.highestModSeq <= mailbox.highestModSeq
         {
-            entry = cached
-            for record in read.records { entry.update(record) }
-            entry.highestModSeq = mailbox.highestModSeq
-        } else {
-            if case .all = selection {
-            } else {
-                guard let all = try await Self.read(.uniqueID(mailbox.uniqueID), .all, store) else { return nil }
-                read = all
-            }
+            var updated = cached
+            for record in read.records { updated.update(record) }
+            updated.highestModSeq = mailbox.highestModSeq
+            // A record changed without raising its modseq shows as a wrong live count.
+            if updated.live == mailbox.messageCount { entry = updated }
+        } else if case .all = selection {
             entry = Self.build(read)
         }
-        if entry.live != read.mailbox.messageCount, case .changed = selection {
-            // Something changed a record without raising its modseq: start again from all.
+        if entry == nil {
+            // Start again from every record.
             guard let all = try await Self.read(.uniqueID(mailbox.uniqueID), .all, store) else { return nil }
             read = all
-            entry = Self.build(read)
+            entry = Self.build(all)
         }
+        guard let entry else { return nil }
         keep(entry, for: read.mailbox.uniqueID)
         read.records = Self.records(of: read.records, needed: needed)
         return (read, entry.sums)
@@ -162,11 +160,6 @@ public final class SyncChecksumCache: Sendable {
     public var recordCount: Int { state.withLock { $0.records } }
 
     // MARK: Internals
-
-    private func keyName(_ key: Key) -> MailboxName {
-        guard case .name(let name) = key else { preconditionFailure("not a name key") }
-        return name
-    }
 
     /// What to read: the records the caller needs plus those changed since the cache's state.
     static func selection(needed: ReplicaRecordSelection, covered: ModSeq?) -> ReplicaRecordSelection {

@@ -126,8 +126,10 @@ extension IMAPSessionRunner {
         // Batches of messages read in one store read each: up to fetchBatch messages or
         // fetchBatchBytes, whichever comes first (at least one message). While one batch is
         // written out, the next is read.
-        var batches: [Range<Int>] = []
-        var index = 0
+        // FLAGS-only fetches (a client's resync of 100,000 messages) read no message: one
+        // batch, no reads.
+        var batches: [Range<Int>] = needsBytes || targets.isEmpty ? [] : [0..<targets.count]
+        var index = needsBytes ? 0 : targets.count
         while index < targets.count {
             var end = index
             var batchBytes: Int64 = 0
@@ -141,9 +143,10 @@ extension IMAPSessionRunner {
             index = end
         }
         let store = self.store
-        let guidBatches = batches.map { range in targets[range].map { selected.entry(at: $0).guid } }
+        let guidBatches =
+            needsBytes ? batches.map { range in targets[range].map { selected.entry(at: $0).guid } } : []
         @Sendable func read(_ number: Int) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
-            guard needsBytes, number < guidBatches.count else { return [:] }
+            guard number < guidBatches.count else { return [:] }
             return try await headersOnly
                 ? store.messageHeaders(guidBatches[number]) : store.messageBytes(guidBatches[number])
         }

@@ -1,3 +1,4 @@
+import CompressNIO
 import NIOCore
 import NIOPosix
 import NIOSSL
@@ -175,4 +176,14 @@ extension ByteBuffer {
         guard let newline = readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else { return nil }
         return readString(length: newline - readerIndex + 1)
     }
+}
+
+/// `count` copies of `byte` as one raw-deflate stream, sync-flushed: a few KiB that inflate to
+/// `count` bytes (a decompression bomb, or a large compressible burst).
+func deflatedRepeating(_ byte: UInt8, count: Int) throws -> ByteBuffer {
+    let deflater = try ZlibCompressor(algorithm: .deflate)
+    var plain = ByteBuffer(repeating: byte, count: count)
+    var deflated = ByteBufferAllocator().buffer(capacity: deflater.maxSize(from: plain))
+    try deflater.deflate(from: &plain, to: &deflated, flush: .sync)
+    return deflated
 }

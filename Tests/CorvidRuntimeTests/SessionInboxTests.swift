@@ -1,4 +1,3 @@
-import CompressNIO
 import NIOCore
 import NIOPosix
 import Testing
@@ -87,10 +86,7 @@ import Testing
             }
             try await outbound.write(ByteBuffer(string: "received \(received)\r\n"))
         }
-        let deflater = try ZlibCompressor(algorithm: .deflate)
-        var plain = ByteBuffer(repeating: 0x61, count: total)
-        var burst = ByteBufferAllocator().buffer(capacity: deflater.maxSize(from: plain))
-        try deflater.deflate(from: &plain, to: &burst, flush: .sync)
+        let burst = try deflatedRepeating(0x61, count: total)
         let reply = try await LoopbackClient.run(port: server.port) { client in
             _ = try await client.readLine()
             try await client.write(burst)

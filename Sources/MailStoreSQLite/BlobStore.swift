@@ -372,12 +372,23 @@ enum FileOps {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw MailStoreError(.ioFailure, "stat \(path): \(errnoText())") }
-        var buffer = ByteBufferAllocator().buffer(capacity: Int(st.st_size))
+        // One byte over the size, so the read that sees end-of-file needs no growth (a full
+        // buffer would double, copying the whole message).
+        var buffer = ByteBufferAllocator().buffer(capacity: Int(st.st_size) + 1)
+        var failure: Int32 = 0
         while true {
-            buffer.reserveCapacity(minimumWritableBytes: 64 * 1024)
-            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 64 * 1024) { ptr in
-                let r = read(fd, ptr.baseAddress!, ptr.count)
-                return r > 0 ? r : 0
+            let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { ptr in
+                while true {
+                    let r = read(fd, ptr.baseAddress!, ptr.count)
+                    if r >= 0 { return r }
+                    if errno != EINTR {
+                        failure = errno
+                        return 0
+                    }
+                }
+            }
+            if failure != 0 {
+                throw MailStoreError(.ioFailure, "read \(path): \(String(cString: strerror(failure)))")
             }
             if n == 0 { break }
         }

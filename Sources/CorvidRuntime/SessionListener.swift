@@ -140,6 +140,8 @@ struct ChannelSessionTransport: IMAPTransport, POP3Transport, SyncTransport {
 
     func write(_ buffer: ByteBuffer) async throws { try await output.write(buffer) }
 
+    func write(contentsOf buffers: [ByteBuffer]) async throws { try await output.write(contentsOf: buffers) }
+
     func startTLS(after reply: ByteBuffer) async throws -> Int {
         guard let tls else { throw SessionListenerError.tlsUnavailable }
         return try await ChannelUpgrade.startTLS(on: channel, context: tls, sendingFirst: reply)

@@ -100,6 +100,10 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     /// Drops input from before a layer change (STARTTLS, COMPRESS).
     var inputFilter = InputLayerFilter()
     var out = ByteBuffer()
+    /// Buffers written whole (large message bodies) and the output before each, in order,
+    /// waiting for the next ``flush()``: one hand-over to the connection for many messages.
+    var queued: [ByteBuffer] = []
+    var queuedBytes = 0
     /// The tag of a running IDLE.
     var idleTag: String?
     /// Set when the watched mailbox changed and the view has not caught up.
@@ -141,6 +145,9 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
 
     /// Named limit: response bytes buffered before they are written out mid-command.
     static var flushThreshold: Int { 256 * 1024 }
+    /// Named limit: bytes of whole buffers (``writeWhole(_:)``) queued before they are handed
+    /// to the connection. They are already in memory; the queue only saves hand-overs.
+    static var queueThreshold: Int { 1024 * 1024 }
 
     /// Drives the session over `input` until LOGOUT, the end of input, or a fatal error.
     ///
@@ -248,10 +255,32 @@ final class IMAPSessionRunner<Transport: IMAPTransport> {
     // MARK: Output
 
     func flush() async throws {
+        if !queued.isEmpty {
+            if out.readableBytes > 0 { queued.append(out) }
+            out = ByteBuffer()
+            let buffers = queued
+            queued = []
+            queuedBytes = 0
+            try await transport.write(contentsOf: buffers)
+            return
+        }
         guard out.readableBytes > 0 else { return }
         let buffer = out
         out = ByteBuffer()
         try await transport.write(buffer)
+    }
+
+    /// Queues `buffer` to go out as it is, after everything written so far: no copy. The
+    /// queue is written at the next ``flush()``, or now if it holds ``queueThreshold`` bytes.
+    func writeWhole(_ buffer: ByteBuffer) async throws {
+        if out.readableBytes > 0 {
+            queuedBytes += out.readableBytes
+            queued.append(out)
+            out = ByteBuffer()
+        }
+        queued.append(buffer)
+        queuedBytes += buffer.readableBytes
+        if queuedBytes >= Self.queueThreshold { try await flush() }
     }
 
     func untagged(_ text: String) { IMAPResponse.untagged(text).write(into: &out) }

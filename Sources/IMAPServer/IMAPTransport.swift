@@ -9,6 +9,8 @@ import NIOCore
 /// that count (plaintext a client, or an attacker, sent after the command).
 public protocol IMAPTransport: Sendable {
     func write(_ buffer: ByteBuffer) async throws
+    /// Writes `buffers` in order, as one hand-over where the transport can.
+    func write(contentsOf buffers: [ByteBuffer]) async throws
     /// Sends `reply` in plaintext, then starts TLS (server side).
     func startTLS(after reply: ByteBuffer) async throws -> Int
     /// Sends `reply` uncompressed, then turns on DEFLATE both ways (RFC 4978).
@@ -20,6 +22,12 @@ public protocol IMAPTransport: Sendable {
     /// for changes. Real input never comes as an empty chunk; after the input ended it does
     /// nothing.
     func wake()
+}
+
+extension IMAPTransport {
+    public func write(contentsOf buffers: [ByteBuffer]) async throws {
+        for buffer in buffers { try await write(buffer) }
+    }
 }
 
 /// Verifies credentials, off the event loops (PBKDF2 costs tens of milliseconds).

@@ -64,14 +64,17 @@ import Testing
         #expect(partial[0].hasPrefix("* 1 FETCH (UID 1 BODY[]<0> {5}\r\nFrom: BODY[HEADER.FIELDS (SUBJECT)] {"))
     }
 
-    /// FETCH reads the next batch while writing the current one: every message must come
-    /// out once, in order, across batch boundaries, small and large alike.
+    /// FETCH reads the next batch while writing the current one, and queues large bodies
+    /// whole (handed over when the queue passes `queueThreshold`): every message must come out
+    /// once, in order, across batch boundaries and queue hand-overs, small and large alike.
     @Test func fetchAcrossSeveralBatches() async throws {
         let server = try await IMAPTestServer()
         let count = IMAPSessionRunner<IMAPTestClient.Transport>.fetchBatch * 2 + 5
+        // Six large bodies in a batch are more than one queue's worth.
+        #expect(6 * 200_000 > IMAPSessionRunner<IMAPTestClient.Transport>.queueThreshold)
         var bodies: [String] = []
         for index in 1...count {
-            let filler = index % 10 == 0 ? String(repeating: "x", count: 20_000) : "short"
+            let filler = index % 10 == 0 ? String(repeating: "x", count: 200_000) : "short"
             let text = "Subject: \(index)\r\n\r\nmessage \(index) \(filler)\r\n"
             bodies.append(text)
             try await server.deliver(text, to: "alice")

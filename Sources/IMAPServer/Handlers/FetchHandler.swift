@@ -175,7 +175,7 @@ extension IMAPSessionRunner {
                         continue
                     }
                     if bytes.readableBytes >= Self.directWriteMinimum, let body = Self.verbatimBody(in: items) {
-                        // The message goes out as read, in a write of its own: no copies.
+                        // The message goes out as read, queued whole: no copies.
                         try await writeVerbatim(seq, entry, items, body: body, bytes, lines: &lines)
                         fetchedBytes += bytes.readableBytes
                         continue
@@ -190,6 +190,11 @@ extension IMAPSessionRunner {
                     out.writeBuffer(&lines)
                     try await flush()
                 }
+            }
+            // What this batch queued goes out while the next batch is awaited.
+            if !queued.isEmpty {
+                out.writeBuffer(&lines)
+                try await flush()
             }
             do {
                 next = try await following
@@ -258,8 +263,7 @@ extension IMAPSessionRunner {
         lines.writeString(attributes[body] == .rfc822 ? "RFC822 " : "BODY[] ")
         lines.writeString("{\(bytes.readableBytes)}\r\n")
         out.writeBuffer(&lines)
-        try await flush()
-        try await transport.write(bytes)
+        try await writeWhole(bytes)
         if body + 1 < attributes.count {
             lines.writeString(" ")
             writeAttributes(attributes[(body + 1)...], entry, [], into: &lines)

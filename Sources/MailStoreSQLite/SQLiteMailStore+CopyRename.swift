@@ -218,7 +218,7 @@ extension SQLiteMailStore {
         _ name: MailboxName,
         since modSeq: ModSeq?
     ) async throws(MailStoreError) -> (Mailbox, [MessageRecord])? {
-        try await read { db in
+        try readNow { db in
             guard let mailbox = try Self.fetchMailbox(db, name) else { return nil }
             let id = try Self.mailboxID(db, name)
             // SELECT of a large mailbox reads every record: columns by position, one cursor.
@@ -268,7 +268,7 @@ extension SQLiteMailStore {
     public func flagCounts(in name: MailboxName) async throws(MailStoreError) -> FlagCounts {
         let seen = Flag.seen.systemBit!
         let deleted = Flag.deleted.systemBit!
-        return try await read { db in
+        return try readNow { db in
             let id = try Self.mailboxID(db, name)
             let row = try Row.fetchOne(
                 db.cachedStatement(
@@ -284,7 +284,7 @@ extension SQLiteMailStore {
     }
 
     public func mailboxes(visibleTo identifiers: [String], owner: UserName) async throws(MailStoreError) -> [Mailbox] {
-        try await read { db in
+        try readNow { db in
             // Own mailboxes, plus every mailbox whose ACL names one of the identifiers (a
             // superset: the engine evaluates the rights). ACL strings are `id<TAB>rights<TAB>…`.
             let inbox = MailboxName.inbox(of: owner).internalName

@@ -123,6 +123,21 @@ public final class SQLiteMailStore: MailStore {
 
     func submit(_ job: any WriteJob) { writes.submit(job) }
 
+    /// Runs a short read on the calling thread.
+    ///
+    /// GRDB's async read hops to the reader's dispatch queue and back: two thread switches and
+    /// two wake-ups, which cost more than a read of a few rows from the page cache. The hot
+    /// reads of sessions (a mailbox row, its changes since a modseq, a batch of message
+    /// locations) run here instead. Reads whose size grows with the whole store (every user,
+    /// replication state, a check) keep ``read(_:)``, so they never hold an event loop long.
+    func readNow<T>(_ body: (Database) throws -> T) throws(MailStoreError) -> T {
+        do {
+            return try pool.read(body)
+        } catch {
+            throw MailStoreError(mapping: error)
+        }
+    }
+
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(MailStoreError) -> T {
         do {
             return try await pool.read(body)
@@ -166,7 +181,7 @@ public final class SQLiteMailStore: MailStore {
     // MARK: - Change feed
 
     public func changes(after sequence: Int64, limit: Int) async throws(MailStoreError) -> [ChangeEvent] {
-        try await read { db in
+        try readNow { db in
             try Row.fetchAll(
                 db,
                 sql: "SELECT * FROM changes WHERE seq > ? ORDER BY seq LIMIT ?",
@@ -191,7 +206,7 @@ public final class SQLiteMailStore: MailStore {
     // MARK: - Reads
 
     public func user(_ name: UserName) async throws(MailStoreError) -> UserAccount? {
-        try await read { db in
+        try readNow { db in
             try Row.fetchOne(db, sql: "SELECT * FROM users WHERE name = ?", arguments: [name.name]).map(
                 Self.user(from:)
             )
@@ -205,11 +220,11 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func mailbox(_ name: MailboxName) async throws(MailStoreError) -> Mailbox? {
-        try await read { db in try Self.fetchMailbox(db, name) }
+        try readNow { db in try Self.fetchMailbox(db, name) }
     }
 
     public func mailboxWithQuota(_ name: MailboxName) async throws(MailStoreError) -> (Mailbox, QuotaRoot?)? {
-        try await read { db in
+        try readNow { db in
             guard let mailbox = try Self.fetchMailbox(db, name) else { return nil }
             return (mailbox, try mailbox.quotaRoot.flatMap { try Self.fetchQuotaRoot(db, $0) })
         }
@@ -243,7 +258,7 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func messageBytes(_ guid: MessageGUID) async throws(MailStoreError) -> ByteBuffer {
-        let found = try await read { db -> (partition: String, data: Data?)? in
+        let found = try readNow { db -> (partition: String, data: Data?)? in
             try Row.fetchOne(
                 db.cachedStatement(sql: "SELECT partition, data FROM blobs WHERE guid = ?"),
                 arguments: [guid.hex]
@@ -256,7 +271,7 @@ public final class SQLiteMailStore: MailStore {
 
     public func messageBytes(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
         let unique = Array(Set(guids))
-        let located = try await read { db -> [(MessageGUID, String, Data?)] in
+        let located = try readNow { db -> [(MessageGUID, String, Data?)] in
             var found: [(MessageGUID, String, Data?)] = []
             let statement = try db.cachedStatement(sql: "SELECT partition, data FROM blobs WHERE guid = ?")
             for guid in unique {
@@ -279,7 +294,7 @@ public final class SQLiteMailStore: MailStore {
 
     public func messageHeaders(_ guids: [MessageGUID]) async throws(MailStoreError) -> [MessageGUID: ByteBuffer] {
         let unique = Array(Set(guids))
-        let cached = try await read { db -> [MessageGUID: ByteBuffer] in
+        let cached = try readNow { db -> [MessageGUID: ByteBuffer] in
             var found: [MessageGUID: ByteBuffer] = [:]
             let statement = try db.cachedStatement(sql: "SELECT data FROM headers WHERE guid = ?")
             for guid in unique {
@@ -296,11 +311,11 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func quotaRoot(_ root: String) async throws(MailStoreError) -> QuotaRoot? {
-        try await read { db in try Self.fetchQuotaRoot(db, root) }
+        try readNow { db in try Self.fetchQuotaRoot(db, root) }
     }
 
     public func subscriptions(of user: UserName) async throws(MailStoreError) -> [MailboxName] {
-        try await read { db in
+        try readNow { db in
             try String.fetchAll(
                 db,
                 sql: "SELECT mailbox FROM subscriptions WHERE user = ? ORDER BY mailbox",
@@ -311,7 +326,7 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func seenState(of user: UserName, mailboxUniqueID: String) async throws(MailStoreError) -> SeenState? {
-        try await read { db in
+        try readNow { db in
             try Row.fetchOne(
                 db,
                 sql: "SELECT * FROM seen WHERE user = ? AND uniqueid = ?",
@@ -329,7 +344,7 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func annotations(in name: MailboxName) async throws(MailStoreError) -> [Annotation] {
-        try await read { db in
+        try readNow { db in
             let id = try Self.mailboxID(db, name)
             return try Row.fetchAll(
                 db,
@@ -340,7 +355,7 @@ public final class SQLiteMailStore: MailStore {
     }
 
     public func serverAnnotations() async throws(MailStoreError) -> [Annotation] {
-        try await read { db in
+        try readNow { db in
             try Row.fetchAll(db, sql: "SELECT * FROM server_annotations ORDER BY entry, userid").map { row in
                 Annotation(
                     uid: nil,

@@ -167,9 +167,6 @@ final class StagingFile: MessageStagingWriter {
         var headerDone = false
     }
 
-    /// Named limit: headers longer than this are not cached (reads fall back to the message).
-    static let headerCacheLimit = 64 * 1024
-
     init(directory: String, inlineLimit: Int) {
         self.directory = directory
         self.inlineLimit = inlineLimit
@@ -199,32 +196,21 @@ final class StagingFile: MessageStagingWriter {
         }
     }
 
-    /// Keeps the header bytes through the first empty line (CRLF CRLF or LF LF).
+    /// Keeps the header bytes through the first empty line (``HeaderCache``'s rule).
     private static func captureHeader(_ state: inout State, _ bytes: ByteBuffer) {
         guard !state.headerDone, var header = state.header else { return }
         state.header = nil
-        let start = header.writerIndex
+        let scanned = header.readableBytes
         header.writeImmutableBuffer(bytes)
-        let view = header.readableBytesView
-        // Scan from a little before the new bytes, so a blank line split across writes is found.
-        var index = max(view.startIndex, view.startIndex + start - 3)
-        while index < view.endIndex {
-            if view[index] == 10 {
-                let next = view.index(after: index)
-                var end: Int?
-                if next < view.endIndex, view[next] == 10 { end = next + 1 }
-                if next + 1 < view.endIndex, view[next] == 13, view[next + 1] == 10 { end = next + 2 }
-                if let end {
-                    state.headerDone = true
-                    guard end - view.startIndex <= headerCacheLimit else { return }
-                    header.moveWriterIndex(to: end)
-                    state.header = header
-                    return
-                }
-            }
-            index += 1
+        // Resume a little before the new bytes, so an empty line split across writes is found.
+        if let end = HeaderCache.headerLength(in: header.readableBytesView, scanningFrom: max(0, scanned - 3)) {
+            state.headerDone = true
+            guard end <= HeaderCache.limit else { return }
+            header.moveWriterIndex(to: header.readerIndex + end)
+            state.header = header
+            return
         }
-        if header.readableBytes <= headerCacheLimit { state.header = header }
+        if header.readableBytes <= HeaderCache.limit { state.header = header }
     }
 
     private func openFile(_ state: inout State) throws(MailStoreError) {
@@ -240,7 +226,7 @@ final class StagingFile: MessageStagingWriter {
             state.finished = true
             let guid = MessageGUID(bytes: Array(state.hasher.finalize()))!
             // A message without a blank line is all header: cache it whole if it is small.
-            let header = state.header.flatMap { $0.readableBytes <= Self.headerCacheLimit ? $0 : nil }
+            let header = state.header.flatMap { $0.readableBytes <= HeaderCache.limit ? $0 : nil }
             if let memory = state.memory {
                 return (
                     Int32(-1), "",

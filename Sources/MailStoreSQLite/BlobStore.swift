@@ -114,9 +114,9 @@ struct BlobStore: Sendable {
         }
     }
 
-    /// Reads a message file whole.
-    func read(_ guid: MessageGUID, partition: String) throws(MailStoreError) -> ByteBuffer {
-        try FileOps.readFile(try path(of: guid, partition: partition))
+    /// Reads a message file whole, or its first `maximum` bytes.
+    func read(_ guid: MessageGUID, partition: String, upTo maximum: Int = .max) throws(MailStoreError) -> ByteBuffer {
+        try FileOps.readFile(try path(of: guid, partition: partition), upTo: maximum)
     }
 
     /// Deletes a message file; a missing file is not an error.
@@ -350,7 +350,8 @@ enum FileOps {
         }
     }
 
-    static func readFile(_ path: String) throws(MailStoreError) -> ByteBuffer {
+    /// Reads a file whole, or only its first `maximum` bytes.
+    static func readFile(_ path: String, upTo maximum: Int = .max) throws(MailStoreError) -> ByteBuffer {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw MailStoreError(errno == ENOENT ? .corrupted : .ioFailure, "open \(path): \(errnoText())")
@@ -358,14 +359,15 @@ enum FileOps {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw MailStoreError(.ioFailure, "stat \(path): \(errnoText())") }
-        // One byte over the size, so the read that sees end-of-file needs no growth (a full
+        // One byte over what is read, so the read that sees end-of-file needs no growth (a full
         // buffer would double, copying the whole message).
-        var buffer = ByteBufferAllocator().buffer(capacity: Int(st.st_size) + 1)
+        var buffer = ByteBufferAllocator().buffer(capacity: min(Int(st.st_size), maximum) + 1)
         var failure: Int32 = 0
-        while true {
+        while buffer.readableBytes < maximum {
+            let wanted = maximum - buffer.readableBytes
             let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { ptr in
                 while true {
-                    let r = read(fd, ptr.baseAddress!, ptr.count)
+                    let r = read(fd, ptr.baseAddress!, min(ptr.count, wanted))
                     if r >= 0 { return r }
                     if errno != EINTR {
                         failure = errno

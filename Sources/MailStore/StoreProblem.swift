@@ -10,6 +10,8 @@ public struct StoreProblem: Hashable, Sendable, CustomStringConvertible {
         case uidInvariant = "uid-invariant"
         case modseqInvariant = "modseq-invariant"
         case orphanRecord = "orphan-record"
+        /// A cached header names no stored message, or differs from its message's header.
+        case headerCache = "header-cache"
         case database = "database"
     }
 
@@ -35,19 +37,23 @@ public struct StoreCheckReport: Sendable {
     public var mailboxesChecked: Int
     public var recordsChecked: Int
     public var blobsChecked: Int
+    /// Rows of the header cache looked at (compared with their message unless the check is fast).
+    public var headersChecked: Int
 
     public init(
         problems: [StoreProblem] = [],
         notes: [String] = [],
         mailboxesChecked: Int = 0,
         recordsChecked: Int = 0,
-        blobsChecked: Int = 0
+        blobsChecked: Int = 0,
+        headersChecked: Int = 0
     ) {
         self.problems = problems
         self.notes = notes
         self.mailboxesChecked = mailboxesChecked
         self.recordsChecked = recordsChecked
         self.blobsChecked = blobsChecked
+        self.headersChecked = headersChecked
     }
 
     public var isHealthy: Bool { problems.isEmpty }

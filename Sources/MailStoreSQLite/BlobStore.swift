@@ -114,9 +114,9 @@ struct BlobStore: Sendable {
         }
     }
 
-    /// Reads a message file whole.
-    func read(_ guid: MessageGUID, partition: String) throws(MailStoreError) -> ByteBuffer {
-        try FileOps.readFile(try path(of: guid, partition: partition))
+    /// Reads a message file whole, or its first `maximum` bytes.
+    func read(_ guid: MessageGUID, partition: String, upTo maximum: Int = .max) throws(MailStoreError) -> ByteBuffer {
+        try FileOps.readFile(try path(of: guid, partition: partition), upTo: maximum)
     }
 
     /// Deletes a message file; a missing file is not an error.
@@ -167,9 +167,6 @@ final class StagingFile: MessageStagingWriter {
         var headerDone = false
     }
 
-    /// Named limit: headers longer than this are not cached (reads fall back to the message).
-    static let headerCacheLimit = 64 * 1024
-
     init(directory: String, inlineLimit: Int) {
         self.directory = directory
         self.inlineLimit = inlineLimit
@@ -199,32 +196,21 @@ final class StagingFile: MessageStagingWriter {
         }
     }
 
-    /// Keeps the header bytes through the first empty line (CRLF CRLF or LF LF).
+    /// Keeps the header bytes through the first empty line (``HeaderCache``'s rule).
     private static func captureHeader(_ state: inout State, _ bytes: ByteBuffer) {
         guard !state.headerDone, var header = state.header else { return }
         state.header = nil
-        let start = header.writerIndex
+        let scanned = header.readableBytes
         header.writeImmutableBuffer(bytes)
-        let view = header.readableBytesView
-        // Scan from a little before the new bytes, so a blank line split across writes is found.
-        var index = max(view.startIndex, view.startIndex + start - 3)
-        while index < view.endIndex {
-            if view[index] == 10 {
-                let next = view.index(after: index)
-                var end: Int?
-                if next < view.endIndex, view[next] == 10 { end = next + 1 }
-                if next + 1 < view.endIndex, view[next] == 13, view[next + 1] == 10 { end = next + 2 }
-                if let end {
-                    state.headerDone = true
-                    guard end - view.startIndex <= headerCacheLimit else { return }
-                    header.moveWriterIndex(to: end)
-                    state.header = header
-                    return
-                }
-            }
-            index += 1
+        // Resume a little before the new bytes, so an empty line split across writes is found.
+        if let end = HeaderCache.headerLength(in: header.readableBytesView, scanningFrom: max(0, scanned - 3)) {
+            state.headerDone = true
+            guard end <= HeaderCache.limit else { return }
+            header.moveWriterIndex(to: header.readerIndex + end)
+            state.header = header
+            return
         }
-        if header.readableBytes <= headerCacheLimit { state.header = header }
+        if header.readableBytes <= HeaderCache.limit { state.header = header }
     }
 
     private func openFile(_ state: inout State) throws(MailStoreError) {
@@ -240,7 +226,7 @@ final class StagingFile: MessageStagingWriter {
             state.finished = true
             let guid = MessageGUID(bytes: Array(state.hasher.finalize()))!
             // A message without a blank line is all header: cache it whole if it is small.
-            let header = state.header.flatMap { $0.readableBytes <= Self.headerCacheLimit ? $0 : nil }
+            let header = state.header.flatMap { $0.readableBytes <= HeaderCache.limit ? $0 : nil }
             if let memory = state.memory {
                 return (
                     Int32(-1), "",
@@ -364,7 +350,8 @@ enum FileOps {
         }
     }
 
-    static func readFile(_ path: String) throws(MailStoreError) -> ByteBuffer {
+    /// Reads a file whole, or only its first `maximum` bytes.
+    static func readFile(_ path: String, upTo maximum: Int = .max) throws(MailStoreError) -> ByteBuffer {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else {
             throw MailStoreError(errno == ENOENT ? .corrupted : .ioFailure, "open \(path): \(errnoText())")
@@ -372,14 +359,15 @@ enum FileOps {
         defer { close(fd) }
         var st = stat()
         guard fstat(fd, &st) == 0 else { throw MailStoreError(.ioFailure, "stat \(path): \(errnoText())") }
-        // One byte over the size, so the read that sees end-of-file needs no growth (a full
+        // One byte over what is read, so the read that sees end-of-file needs no growth (a full
         // buffer would double, copying the whole message).
-        var buffer = ByteBufferAllocator().buffer(capacity: Int(st.st_size) + 1)
+        var buffer = ByteBufferAllocator().buffer(capacity: min(Int(st.st_size), maximum) + 1)
         var failure: Int32 = 0
-        while true {
+        while buffer.readableBytes < maximum {
+            let wanted = maximum - buffer.readableBytes
             let n = buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: 1) { ptr in
                 while true {
-                    let r = read(fd, ptr.baseAddress!, ptr.count)
+                    let r = read(fd, ptr.baseAddress!, min(ptr.count, wanted))
                     if r >= 0 { return r }
                     if errno != EINTR {
                         failure = errno

@@ -11,7 +11,9 @@ extension SQLiteMailStore {
     /// - every referenced message file exists, has its recorded size and hashes to its GUID;
     /// - each blob's reference count equals the live records that name it;
     /// - each mailbox's count, size, `last_uid` and `highestmodseq` agree with its records;
-    /// - each quota root's usage equals the sum over the mailboxes it governs.
+    /// - each quota root's usage equals the sum over the mailboxes it governs;
+    /// - each cached header names a stored message and (unless `verifyContent` is false) equals
+    ///   that message's header.
     ///
     /// Files without a row are reported as a note, not a problem: a crash between placing a file
     /// and committing its rows leaves them, they were never acknowledged, and reconstruct removes them.
@@ -116,6 +118,11 @@ extension SQLiteMailStore {
                 }
             }
             if verifyContent { report.problems += try await verifyInlineMessages() }
+            // The header cache, compared only with messages whose bytes passed the checks above.
+            let damaged = Set(report.problems.filter { [.blobMissing, .blobCorrupt].contains($0.kind) }.map(\.subject))
+            let headers = try await checkHeaderCache(verifyContent: verifyContent, skipping: damaged)
+            report.headersChecked = headers.checked
+            report.problems += headers.problems
             let unreferenced = onDisk.subtracting(snapshot.blobs.filter { !$0.value.inline }.keys).count
             if unreferenced > 0 {
                 report.notes.append(
@@ -165,8 +172,9 @@ extension SQLiteMailStore {
     /// Recomputes mailbox counts, `last_uid`/`highestmodseq` floors, blob reference counts and
     /// quota usage from the records; re-registers message files whose row was lost; moves files
     /// that do not hash to their GUID into `<partition>/lost+found/` and drops the records that
-    /// named them; deletes files no record names. UIDVALIDITY is never changed. The caller must
-    /// hold the serve lock. Returns one line per action taken.
+    /// named them; deletes files no record names; deletes cached headers whose message is gone
+    /// and rewrites those that differ from their message. UIDVALIDITY is never changed. The
+    /// caller must hold the serve lock. Returns one line per action taken.
     public func reconstruct() async throws(MailStoreError) -> [String] {
         var onDisk: [String: String] = [:]  // guid → partition
         for partition in configuration.partitions.keys.sorted() {
@@ -231,6 +239,8 @@ extension SQLiteMailStore {
                     try db.execute(sql: "DELETE FROM blobs WHERE guid = ?", arguments: [hex])
                 }
             }
+            // Cached headers, now that the messages that could not be kept have lost their rows.
+            actions += try Self.repairHeaderCache(db, blobStore)
             // Reference counts from the surviving records.
             try db.execute(
                 sql:

@@ -56,7 +56,7 @@ struct MailboxCommand: AsyncParsableCommand {
 struct Check: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Verify the store: message files hash to their GUIDs, reference counts, quota usage, UID and modseq invariants.",
+            "Verify the store: message files hash to their GUIDs, reference counts, quota usage, UID and modseq invariants, cached headers.",
         discussion: """
             Exit status 0 when healthy; otherwise one line per problem and exit status 1. \
             With --replica [CHANNEL]: compare every user's mailboxes and every shared mailbox \
@@ -66,7 +66,8 @@ struct Check: AsyncParsableCommand {
             """
     )
     @OptionGroup var options: ConfigOptions
-    @ArgumentParser.Flag(help: "Skip hashing message files (structure only)") var fast = false
+    @ArgumentParser.Flag(help: "Skip reading messages: no hashing, no comparing cached headers (structure only)")
+    var fast = false
     @ArgumentParser.Flag(help: "Compare with a replica (the channel's sync_host) instead of checking the store")
     var replica = false
     @Argument(help: "With --replica: the channel (default: the one sync_host configures)") var channel: String?
@@ -87,7 +88,7 @@ struct Check: AsyncParsableCommand {
         for problem in report.problems { print("problem: \(problem)") }
         for note in report.notes { print("note: \(note)") }
         print(
-            "checked \(report.mailboxesChecked) mailboxes, \(report.recordsChecked) records, \(report.blobsChecked) message files: "
+            "checked \(report.mailboxesChecked) mailboxes, \(report.recordsChecked) records, \(report.blobsChecked) message files, \(report.headersChecked) cached headers: "
                 + (report.isHealthy ? "healthy" : "\(report.problems.count) problem(s)")
         )
         if !report.isHealthy { throw ExitCode(1) }
@@ -96,7 +97,8 @@ struct Check: AsyncParsableCommand {
 
 struct Reconstruct: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Rebuild counters, reference counts and quota usage from what is on disk. The server must be stopped."
+        abstract:
+            "Rebuild counters, reference counts, quota usage and cached headers from what is on disk. The server must be stopped."
     )
     @OptionGroup var options: ConfigOptions
 

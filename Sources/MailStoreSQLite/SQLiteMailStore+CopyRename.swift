@@ -219,8 +219,7 @@ extension SQLiteMailStore {
         since modSeq: ModSeq?
     ) async throws(MailStoreError) -> (Mailbox, [MessageRecord])? {
         try readNow { db in
-            guard let mailbox = try Self.fetchMailbox(db, name) else { return nil }
-            let id = try Self.mailboxID(db, name)
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else { return nil }
             // SELECT of a large mailbox reads every record: columns by position, one cursor.
             let columns =
                 "uid, modseq, last_updated, internaldate, savedate, size, guid, system_flags, keywords, expunged"
@@ -301,7 +300,8 @@ extension SQLiteMailStore {
             }
             let rows = try Row.fetchAll(
                 db,
-                sql: "SELECT * FROM mailboxes WHERE " + clauses.joined(separator: " OR ") + " ORDER BY name",
+                sql: "SELECT \(Self.mailboxColumns) FROM mailboxes WHERE " + clauses.joined(separator: " OR ")
+                    + " ORDER BY name",
                 arguments: StatementArguments(arguments)
             )
             return try rows.map(Self.mailbox(from:))

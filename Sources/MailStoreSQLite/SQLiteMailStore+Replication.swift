@@ -30,8 +30,12 @@ extension SQLiteMailStore {
         async throws(MailStoreError) -> ReplicaMailboxState?
     {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE name = ?", arguments: [name.internalName])
-                .map { row in try Self.replicaState(db, row, selecting: selection) }
+            try Row.fetchOne(
+                db,
+                sql: "SELECT \(Self.mailboxColumns) FROM mailboxes WHERE name = ?",
+                arguments: [name.internalName]
+            )
+            .map { row in try Self.replicaState(db, row, selecting: selection) }
         }
     }
 
@@ -42,8 +46,12 @@ extension SQLiteMailStore {
         async throws(MailStoreError) -> ReplicaMailboxState?
     {
         try await read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE uniqueid = ?", arguments: [uniqueID])
-                .map { row in try Self.replicaState(db, row, selecting: selection) }
+            try Row.fetchOne(
+                db,
+                sql: "SELECT \(Self.mailboxColumns) FROM mailboxes WHERE uniqueid = ?",
+                arguments: [uniqueID]
+            )
+            .map { row in try Self.replicaState(db, row, selecting: selection) }
         }
     }
 
@@ -415,8 +423,11 @@ extension SQLiteMailStore {
         }
         var current: (id: Int64, mailbox: Mailbox)?
         var replaced: Mailbox?
-        if let row = try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE name = ?", arguments: [name.internalName])
-        {
+        if let row = try Row.fetchOne(
+            db,
+            sql: "SELECT \(Self.mailboxColumns) FROM mailboxes WHERE name = ?",
+            arguments: [name.internalName]
+        ) {
             let existing = try mailbox(from: row)
             if existing.uniqueID == incoming.uniqueID {
                 current = (row["id"], existing)
@@ -631,7 +642,13 @@ extension SQLiteMailStore {
                 now: now
             )
         }
-        guard let result = try Row.fetchOne(db, sql: "SELECT * FROM mailboxes WHERE id = ?", arguments: [id]) else {
+        guard
+            let result = try Row.fetchOne(
+                db,
+                sql: "SELECT \(Self.mailboxColumns) FROM mailboxes WHERE id = ?",
+                arguments: [id]
+            )
+        else {
             throw MailStoreError(.corrupted, "mailbox \(name) vanished during its own update")
         }
         return try replicaState(db, result, selecting: .none)

@@ -14,31 +14,41 @@ extension SQLiteMailStore {
         return UserAccount(name: name, passwordVerifier: row["verifier"], createdAt: row["created_at"])
     }
 
+    /// The columns ``mailbox(from:)`` decodes, by position: every query for whole mailbox rows
+    /// selects exactly these (`id` last, for the callers that need it by name).
+    static let mailboxColumns = """
+        name, uniqueid, partition, acl, uidvalidity, last_uid, highestmodseq, createdmodseq, \
+        foldermodseq, recentuid, recenttime, last_appenddate, pop3_last_login, pop3_show_after, \
+        options, mbtype, quotaroot, message_count, total_size, id
+        """
+
+    /// A mailbox from a row of ``mailboxColumns``, read by position: a name lookup lowercases
+    /// the name on every access, and mailbox rows are read by every command.
     static func mailbox(from row: Row) throws -> Mailbox {
-        let rawName: String = row["name"]
+        let rawName: String = row[0]
         guard let name = try? MailboxName(internal: rawName) else {
             throw MailStoreError(.corrupted, "invalid mailbox name in database: \(rawName)")
         }
         return Mailbox(
-            uniqueID: row["uniqueid"],
+            uniqueID: row[1],
             name: name,
-            partition: row["partition"],
-            acl: ACL(cyrusString: row["acl"]) ?? ACL(),
-            uidValidity: UIDValidity(UInt32(row["uidvalidity"] as Int64)),
-            lastUID: UInt32(row["last_uid"] as Int64),
-            highestModSeq: ModSeq(UInt64(row["highestmodseq"] as Int64)),
-            createdModSeq: ModSeq(UInt64(row["createdmodseq"] as Int64)),
-            folderModSeq: ModSeq(UInt64(row["foldermodseq"] as Int64)),
-            recentUID: UInt32(row["recentuid"] as Int64),
-            recentTime: row["recenttime"],
-            lastAppendDate: row["last_appenddate"],
-            pop3LastLogin: row["pop3_last_login"],
-            pop3ShowAfter: row["pop3_show_after"],
-            options: row["options"],
-            mailboxType: row["mbtype"],
-            quotaRoot: row["quotaroot"],
-            messageCount: row["message_count"],
-            totalSize: row["total_size"]
+            partition: row[2],
+            acl: ACL(cyrusString: row[3]) ?? ACL(),
+            uidValidity: UIDValidity(UInt32(row[4] as Int64)),
+            lastUID: UInt32(row[5] as Int64),
+            highestModSeq: ModSeq(UInt64(row[6] as Int64)),
+            createdModSeq: ModSeq(UInt64(row[7] as Int64)),
+            folderModSeq: ModSeq(UInt64(row[8] as Int64)),
+            recentUID: UInt32(row[9] as Int64),
+            recentTime: row[10],
+            lastAppendDate: row[11],
+            pop3LastLogin: row[12],
+            pop3ShowAfter: row[13],
+            options: row[14],
+            mailboxType: row[15],
+            quotaRoot: row[16],
+            messageCount: row[17],
+            totalSize: row[18]
         )
     }
 
@@ -90,19 +100,20 @@ extension SQLiteMailStore {
     }
 
     static func fetchMailbox(_ db: Database, _ name: MailboxName) throws -> Mailbox? {
-        try Row.fetchOne(
-            db.cachedStatement(sql: "SELECT * FROM mailboxes WHERE name = ?"),
-            arguments: [name.internalName]
-        ).map(
-            mailbox(from:)
-        )
+        try fetchMailboxAndID(db, name)?.mailbox
+    }
+
+    /// The mailbox and its row id, in one query.
+    static func fetchMailboxAndID(_ db: Database, _ name: MailboxName) throws -> (mailbox: Mailbox, id: Int64)? {
+        let statement = try db.cachedStatement(sql: "SELECT \(mailboxColumns) FROM mailboxes WHERE name = ?")
+        guard let row = try Row.fetchOne(statement, arguments: [name.internalName]) else { return nil }
+        return (try mailbox(from: row), row[19])
     }
 
     static func mailboxID(_ db: Database, _ name: MailboxName) throws -> Int64 {
         guard
             let id = try Int64.fetchOne(
-                db,
-                sql: "SELECT id FROM mailboxes WHERE name = ?",
+                db.cachedStatement(sql: "SELECT id FROM mailboxes WHERE name = ?"),
                 arguments: [name.internalName]
             )
         else {

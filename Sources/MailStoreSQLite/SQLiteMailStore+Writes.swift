@@ -216,10 +216,9 @@ extension SQLiteMailStore {
 
     /// Deletes one mailbox, releasing its messages' bytes and quota usage.
     static func removeMailbox(_ db: Database, _ files: inout BatchFiles, _ name: MailboxName, now: UnixTime) throws {
-        guard let mailbox = try fetchMailbox(db, name) else {
+        guard let (mailbox, id) = try fetchMailboxAndID(db, name) else {
             throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
         }
-        let id = try mailboxID(db, name)
         let live = try Row.fetchAll(
             db,
             sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND expunged = 0",
@@ -333,10 +332,9 @@ extension SQLiteMailStore {
     ) async throws(MailStoreError) -> FlagStoreResult {
         let now = clock()
         return try await write { db, files in
-            guard let mailbox = try Self.fetchMailbox(db, name) else {
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
-            let id = try Self.mailboxID(db, name)
             let modseq = mailbox.highestModSeq.next
             var result = FlagStoreResult()
             let select = try db.cachedStatement(
@@ -386,10 +384,9 @@ extension SQLiteMailStore {
     public func expunge(uids: [UID], in name: MailboxName) async throws(MailStoreError) -> [UID] {
         let now = clock()
         return try await write { db, files in
-            guard let mailbox = try Self.fetchMailbox(db, name) else {
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
-            let id = try Self.mailboxID(db, name)
             return try Self.expungeRecords(db, &files, uids, mailboxID: id, mailbox: mailbox, now: now)
         }
     }
@@ -556,10 +553,9 @@ extension SQLiteMailStore {
     public func setAnnotation(_ annotation: Annotation, in name: MailboxName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            guard let mailbox = try Self.fetchMailbox(db, name) else {
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
-            let id = try Self.mailboxID(db, name)
             let modseq = mailbox.highestModSeq.next
             let uid = Int64(annotation.uid?.rawValue ?? 0)
             if let value = annotation.value {

@@ -236,11 +236,12 @@ public final class SQLiteMailStore: MailStore {
             if let root {
                 rows = try Row.fetchAll(
                     db,
-                    sql: "SELECT * FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name",
+                    sql:
+                        "SELECT \(Self.mailboxColumns) FROM mailboxes WHERE name = ? OR (name > ? AND name < ?) ORDER BY name",
                     arguments: [root.internalName, root.internalName + ".", root.internalName + "/"]
                 )
             } else {
-                rows = try Row.fetchAll(db, sql: "SELECT * FROM mailboxes ORDER BY name")
+                rows = try Row.fetchAll(db, sql: "SELECT \(Self.mailboxColumns) FROM mailboxes ORDER BY name")
             }
             return try rows.map(Self.mailbox(from:))
         }

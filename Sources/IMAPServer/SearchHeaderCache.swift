@@ -25,13 +25,9 @@ final class SearchHeaderCache: Sendable {
 
     init(capacityBytes: Int = SearchHeaderCache.capacityBytes) { capacity = capacityBytes }
 
-    /// The summaries known for `guids`.
-    func summaries(_ guids: [MessageGUID]) -> [MessageGUID: SearchHeaderSummary] {
-        state.withLock { state in
-            var found: [MessageGUID: SearchHeaderSummary] = [:]
-            for guid in guids { if let entry = state.entries[guid] { found[guid] = entry.summary } }
-            return found
-        }
+    /// The summaries known for `guids`, position for position (nil where none is cached).
+    func summaries(_ guids: [MessageGUID]) -> [SearchHeaderSummary?] {
+        state.withLock { state in guids.map { state.entries[$0]?.summary } }
     }
 
     func insert(_ summaries: [MessageGUID: SearchHeaderSummary]) {

@@ -98,8 +98,13 @@ public final class MessageSearchText {
     /// both display names and addresses, so either can be searched.
     public func headerContains(field: String, _ needle: SearchString) -> Bool {
         if let foldedFields {
-            let name = MessageSection.asciiLowercased(field)
-            return foldedFields.contains { $0.name == name && CaseFolding.contains($0.value, needle.folded) }
+            // Folded names are lowercase ASCII; compared in place, with no copy of `field`.
+            let name = field.utf8
+            return foldedFields.contains { folded in
+                folded.name.count == name.count
+                    && zip(folded.name, name).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }
+                    && CaseFolding.contains(folded.value, needle.folded)
+            }
         }
         // Only the named fields are decoded and folded (SEARCH FROM need not fold Received).
         return header.all(field).contains { CaseFolding.contains(Self.foldedValue($0), needle.folded) }

@@ -47,14 +47,14 @@ extension IMAPSessionRunner {
                     return .bytes(try await headersOnly ? store.messageHeaders(guids) : store.messageBytes(guids))
                 }
                 var known = cache.summaries(guids)
-                let missing = guids.filter { known[$0] == nil }
+                let missing = guids.indices.filter { known[$0] == nil }
                 if !missing.isEmpty {
                     var built: [MessageGUID: SearchHeaderSummary] = [:]
-                    for (guid, header) in try await store.messageHeaders(missing) {
+                    for (guid, header) in try await store.messageHeaders(missing.map { guids[$0] }) {
                         built[guid] = MessageSearchText(Array(header.readableBytesView)).summary
                     }
                     cache.insert(built)
-                    known.merge(built) { first, _ in first }
+                    for index in missing { known[index] = built[guids[index]] }
                 }
                 return .summaries(known)
             }
@@ -64,7 +64,7 @@ extension IMAPSessionRunner {
                     async let following = read(index + 1)
                     let first = index * Self.searchBatch + 1
                     for (offset, guid) in batches[index].enumerated() {
-                        guard let text = current.text(guid) else { continue }
+                        guard let text = current.text(guid, at: offset) else { continue }
                         if evaluator.matches(command.key, seq: first + offset, message: text) {
                             matched.append(first + offset)
                         }
@@ -127,13 +127,14 @@ extension IMAPSessionRunner {
 /// One batch of a text SEARCH: message bytes (or headers), or cached header summaries.
 enum SearchBatch: Sendable {
     case bytes([MessageGUID: ByteBuffer])
-    case summaries([MessageGUID: SearchHeaderSummary])
+    /// Position for position with the batch's GUIDs.
+    case summaries([SearchHeaderSummary?])
 
-    /// The searchable text of one message of the batch; nil if the store did not have it.
-    func text(_ guid: MessageGUID) -> MessageSearchText? {
+    /// The searchable text of the batch's message at `offset`; nil if the store did not have it.
+    func text(_ guid: MessageGUID, at offset: Int) -> MessageSearchText? {
         switch self {
         case .bytes(let messages): messages[guid].map { MessageSearchText(Array($0.readableBytesView)) }
-        case .summaries(let summaries): summaries[guid].map { MessageSearchText(summary: $0) }
+        case .summaries(let summaries): summaries[offset].map { MessageSearchText(summary: $0) }
         }
     }
 }

@@ -115,12 +115,13 @@ public final class MessageSearchText {
         var value = field.unfoldedValue
         // Only values that may hold an encoded word pay for decoding (a byte scan: String's
         // contains(String) goes through Foundation here and dominated header SEARCH).
-        let utf8 = value.utf8
-        if utf8.count >= 8,
-            zip(utf8, utf8.dropFirst()).contains(where: { $0 == UInt8(ascii: "=") && $1 == UInt8(ascii: "?") })
-        {
-            value = EncodedWord.decode(value)
+        let mayHoldEncodedWord = value.withUTF8 { bytes in
+            bytes.count >= 8
+                && (0..<bytes.count - 1).contains {
+                    bytes[$0] == UInt8(ascii: "=") && bytes[$0 + 1] == UInt8(ascii: "?")
+                }
         }
+        if mayHoldEncodedWord { value = EncodedWord.decode(value) }
         return CaseFolding.folded(value)
     }
 

@@ -23,14 +23,15 @@ public struct AccessRights: Sendable {
 
     public func rights(in acl: ACL) -> ACLRights {
         if isAdmin { return .all }
-        var letters = Set<Character>()
+        var rights = ACLRights.none
         for entry in acl.entries where entry.identifier == user.name || entry.identifier == "anyone" {
-            letters.formUnion(String(describing: entry.rights))
+            rights = rights.union(entry.rights)
         }
-        for entry in acl.entries where entry.identifier == "-" + user.name || entry.identifier == "-anyone" {
-            letters.subtract(String(describing: entry.rights))
+        for entry in acl.entries where entry.identifier.hasPrefix("-") {
+            let identifier = entry.identifier.dropFirst()
+            if identifier == user.name || identifier == "anyone" { rights = rights.subtracting(entry.rights) }
         }
-        return ACLRights(String(letters)) ?? .none
+        return rights
     }
 
     /// Whether `right` is granted.

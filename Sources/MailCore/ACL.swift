@@ -7,26 +7,47 @@ public struct ACLRights: Hashable, Sendable, CustomStringConvertible {
     /// Every right letter in Cyrus's canonical order.
     public static let canonicalOrder: [Character] = Array("lrswipkxtecdan")
 
-    private var letters: Set<Character>
+    /// One bit per letter, by its position in ``canonicalOrder``: rights are parsed from every
+    /// mailbox row a session reads.
+    private var bits: UInt16
 
     /// Parses rights letters; unknown letters are rejected.
     public init?(_ text: String) {
-        var set = Set<Character>()
-        for c in text {
-            guard ACLRights.canonicalOrder.contains(c) else { return nil }
-            set.insert(c)
+        var bits: UInt16 = 0
+        for byte in text.utf8 {
+            guard let bit = Self.bit(ascii: byte) else { return nil }
+            bits |= bit
         }
-        letters = set
+        self.bits = bits
     }
+
+    private init(bits: UInt16) { self.bits = bits }
+
+    /// The bit of an ASCII right letter; nil for anything else.
+    private static func bit(ascii byte: UInt8) -> UInt16? {
+        guard let position = canonicalBytes.firstIndex(of: byte) else { return nil }
+        return 1 << UInt16(position)
+    }
+
+    private static let canonicalBytes: [UInt8] = Array("lrswipkxtecdan".utf8)
 
     /// All rights, as Cyrus grants a mailbox owner.
     public static let all = ACLRights("lrswipkxtecdan")!
     /// No rights.
     public static let none = ACLRights("")!
 
-    public func contains(_ right: Character) -> Bool { letters.contains(right) }
+    public func contains(_ right: Character) -> Bool {
+        guard let byte = right.asciiValue, let bit = Self.bit(ascii: byte) else { return false }
+        return bits & bit != 0
+    }
 
-    public var description: String { String(ACLRights.canonicalOrder.filter { letters.contains($0) }) }
+    /// The rights in either.
+    public func union(_ other: ACLRights) -> ACLRights { ACLRights(bits: bits | other.bits) }
+
+    /// These rights without `other`'s.
+    public func subtracting(_ other: ACLRights) -> ACLRights { ACLRights(bits: bits & ~other.bits) }
+
+    public var description: String { String(ACLRights.canonicalOrder.filter { contains($0) }) }
 }
 
 /// A mailbox's access control list: identifier → rights, in insertion order.

@@ -104,6 +104,18 @@ import Testing
     @Test func rejectsUnknownRights() {
         #expect(ACL(cyrusString: "alice\tlrzq\t") == nil)
         #expect(ACLRights("lrq") == nil)
+        #expect(ACLRights("lr ") == nil)
+    }
+
+    @Test func rightsAreASetPrintedInCanonicalOrder() throws {
+        let rights = try #require(ACLRights("nalrrl"))
+        #expect(rights.description == "lran")
+        #expect(rights == ACLRights("lran"))
+        #expect(rights.contains("a") && !rights.contains("w") && !rights.contains("Z"))
+        let write = try #require(ACLRights("wi"))
+        #expect(rights.union(write).description == "lrwian")
+        #expect(rights.union(write).subtracting(try #require(ACLRights("rn"))).description == "lwia")
+        #expect(ACLRights.all.description == "lrswipkxtecdan" && ACLRights.none.description.isEmpty)
     }
 }
 

@@ -51,6 +51,28 @@ public struct SelectedMailbox: Sendable {
         self.init(mailbox: mailbox, entries: records.filter { !$0.isExpunged }.map(Entry.init), readOnly: readOnly)
     }
 
+    /// `entries` (ascending UID) with `changes` (every record whose modseq passed the list's,
+    /// ascending UID, expunged ones included) merged in: changed records replace their
+    /// entries, expunged ones leave, new ones take their place by UID.
+    static func merging(_ entries: [Entry], _ changes: [MessageRecord]) -> [Entry] {
+        guard !changes.isEmpty else { return entries }
+        var merged: [Entry] = []
+        merged.reserveCapacity(entries.count + changes.count)
+        var old = 0
+        var new = 0
+        while old < entries.count || new < changes.count {
+            if new == changes.count || (old < entries.count && entries[old].uid < changes[new].uid) {
+                merged.append(entries[old])
+                old += 1
+                continue
+            }
+            if old < entries.count && entries[old].uid == changes[new].uid { old += 1 }
+            if !changes[new].isExpunged { merged.append(Entry(changes[new])) }
+            new += 1
+        }
+        return merged
+    }
+
     /// A view over a list already built for this mailbox state (shared copy-on-write).
     init(mailbox: Mailbox, entries: [Entry], readOnly: Bool) {
         name = mailbox.name

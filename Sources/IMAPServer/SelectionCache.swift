@@ -10,8 +10,10 @@ import Synchronization
 /// list per mailbox, not one each, and re-selecting an unchanged large mailbox skips the
 /// store. Bounded by ``capacity`` mailboxes.
 final class SelectionCache: Sendable {
-    private struct Item {
+    /// One mailbox's list at one state.
+    struct Item {
         var modSeq: ModSeq
+        var uidValidity: UIDValidity
         var entries: [SelectedMailbox.Entry]
     }
 
@@ -29,13 +31,17 @@ final class SelectionCache: Sendable {
         }
     }
 
-    func store(_ entries: [SelectedMailbox.Entry], uniqueID: String, modSeq: ModSeq) {
+    /// The newest list kept for a mailbox, whatever its state: a SELECT after a few changes
+    /// reads only the records changed since and merges them in.
+    func latest(uniqueID: String) -> Item? { items.withLock { $0[uniqueID] } }
+
+    func store(_ entries: [SelectedMailbox.Entry], uniqueID: String, uidValidity: UIDValidity, modSeq: ModSeq) {
         items.withLock { items in
             if items[uniqueID] == nil, items.count >= capacity, let victim = items.keys.first {
                 items[victim] = nil
             }
-            if let existing = items[uniqueID], existing.modSeq > modSeq { return }
-            items[uniqueID] = Item(modSeq: modSeq, entries: entries)
+            if let existing = items[uniqueID], existing.modSeq > modSeq, existing.uidValidity == uidValidity { return }
+            items[uniqueID] = Item(modSeq: modSeq, uidValidity: uidValidity, entries: entries)
         }
     }
 }

@@ -47,16 +47,42 @@ extension IMAPSessionRunner {
             current = mailbox
             view = SelectedMailbox(mailbox: mailbox, entries: entries, readOnly: readOnly)
         } else {
-            let snapshot: (Mailbox, [MessageRecord])?
+            // A list kept from an earlier state of the same mailbox needs only what changed
+            // since; anything else (none kept, another UIDVALIDITY) reads every record.
+            let older = connection.selections.latest(uniqueID: mailbox.uniqueID).flatMap { item in
+                item.uidValidity == mailbox.uidValidity && item.modSeq < mailbox.highestModSeq ? item : nil
+            }
+            var snapshot: (Mailbox, [MessageRecord])?
+            var merge = older
             do {
-                snapshot = try await store.mailboxChanges(mailbox.name, since: nil)
+                snapshot = try await store.mailboxChanges(mailbox.name, since: older?.modSeq)
+                if let older, let fresh = snapshot?.0,
+                    fresh.uniqueID != mailbox.uniqueID || fresh.uidValidity != older.uidValidity
+                {
+                    // Replaced since it was looked up: its changes mean nothing to the old list.
+                    merge = nil
+                    snapshot = try await store.mailboxChanges(mailbox.name, since: nil)
+                }
             } catch {
                 return Completion(error)
             }
             guard let (fresh, records) = snapshot else { return .no("Mailbox does not exist", .nonexistent) }
             current = fresh
-            view = SelectedMailbox(mailbox: fresh, records: records, readOnly: readOnly)
-            connection.selections.store(view.entries, uniqueID: fresh.uniqueID, modSeq: fresh.highestModSeq)
+            if let merge {
+                view = SelectedMailbox(
+                    mailbox: fresh,
+                    entries: SelectedMailbox.merging(merge.entries, records),
+                    readOnly: readOnly
+                )
+            } else {
+                view = SelectedMailbox(mailbox: fresh, records: records, readOnly: readOnly)
+            }
+            connection.selections.store(
+                view.entries,
+                uniqueID: fresh.uniqueID,
+                uidValidity: fresh.uidValidity,
+                modSeq: fresh.highestModSeq
+            )
         }
         if seenIsPrivate(current) {
             // The cache holds the records' flags; this session's view shows its own \Seen.

@@ -53,14 +53,18 @@ struct SearchEvaluator {
     /// Search strings decoded and case-folded once per SEARCH, not once per message.
     final class Needles {
         var cache: [[UInt8]: SearchString] = [:]
+        var last: (bytes: [UInt8], needle: SearchString)?
     }
 
     let needles = Needles()
 
     func text(_ bytes: [UInt8]) -> SearchString {
-        if let known = needles.cache[bytes] { return known }
-        let needle = SearchString(Charset.decode(bytes, charset: charset))
+        // The same key's bytes come back for every message: the same array, so comparing
+        // with the last one is a pointer check, cheaper than hashing them.
+        if let last = needles.last, last.bytes == bytes { return last.needle }
+        let needle = needles.cache[bytes] ?? SearchString(Charset.decode(bytes, charset: charset))
         needles.cache[bytes] = needle
+        needles.last = (bytes, needle)
         return needle
     }
 
@@ -102,11 +106,11 @@ struct SearchEvaluator {
         case .sequence(let set):
             if case .lastResult = set { return savedSearch.contains(entry.uid) }
             return set.resolved(largest: UInt32(view.count))?.contains(UID(UInt32(seq))) ?? false
-        case .from(let value): return message?.headerContains(field: "From", text(value)) ?? false
-        case .to(let value): return message?.headerContains(field: "To", text(value)) ?? false
-        case .cc(let value): return message?.headerContains(field: "Cc", text(value)) ?? false
-        case .bcc(let value): return message?.headerContains(field: "Bcc", text(value)) ?? false
-        case .subject(let value): return message?.headerContains(field: "Subject", text(value)) ?? false
+        case .from(let value): return message?.headerContains(.from, text(value)) ?? false
+        case .to(let value): return message?.headerContains(.to, text(value)) ?? false
+        case .cc(let value): return message?.headerContains(.cc, text(value)) ?? false
+        case .bcc(let value): return message?.headerContains(.bcc, text(value)) ?? false
+        case .subject(let value): return message?.headerContains(.subject, text(value)) ?? false
         case .header(let name, let value): return message?.headerContains(field: name, text(value)) ?? false
         case .body(let value): return message?.bodyContains(text(value)) ?? false
         case .text(let value): return message?.textContains(text(value)) ?? false

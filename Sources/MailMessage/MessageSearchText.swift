@@ -1,4 +1,21 @@
 /// A SEARCH string, case-folded once so that it can be matched against many messages.
+/// A header field name as searches compare it: as given, and ASCII-lower-cased.
+public struct HeaderFieldName: Sendable {
+    public let name: String
+    let lowercased: [UInt8]
+
+    public init(_ name: String) {
+        self.name = name
+        lowercased = MessageSection.asciiLowercased(name)
+    }
+
+    public static let from = HeaderFieldName("From")
+    public static let to = HeaderFieldName("To")
+    public static let cc = HeaderFieldName("Cc")
+    public static let bcc = HeaderFieldName("Bcc")
+    public static let subject = HeaderFieldName("Subject")
+}
+
 public struct SearchString: Hashable, Sendable {
     /// The string as the client sent it, already decoded from the command's charset.
     public let text: String
@@ -97,17 +114,18 @@ public final class MessageSearchText {
     /// matches every message that has the field. For address fields the decoded value holds
     /// both display names and addresses, so either can be searched.
     public func headerContains(field: String, _ needle: SearchString) -> Bool {
+        headerContains(HeaderFieldName(field), needle)
+    }
+
+    /// ``headerContains(field:_:)`` with the name prepared once (per SEARCH, not per message).
+    public func headerContains(_ field: HeaderFieldName, _ needle: SearchString) -> Bool {
         if let foldedFields {
-            // Folded names are lowercase ASCII; compared in place, with no copy of `field`.
-            let name = field.utf8
-            return foldedFields.contains { folded in
-                folded.name.count == name.count
-                    && zip(folded.name, name).allSatisfy { $0 == ($1 >= 65 && $1 <= 90 ? $1 + 32 : $1) }
-                    && CaseFolding.contains(folded.value, needle.folded)
+            return foldedFields.contains {
+                $0.name == field.lowercased && CaseFolding.contains($0.value, needle.folded)
             }
         }
         // Only the named fields are decoded and folded (SEARCH FROM need not fold Received).
-        return header.all(field).contains { CaseFolding.contains(Self.foldedValue($0), needle.folded) }
+        return header.all(field.name).contains { CaseFolding.contains(Self.foldedValue($0), needle.folded) }
     }
 
     /// A field's value unfolded, RFC 2047-decoded and case-folded.

@@ -53,14 +53,23 @@ extension IMAPSessionRunner {
                 item.uidValidity == mailbox.uidValidity && item.modSeq < mailbox.highestModSeq ? item : nil
             }
             var snapshot: (Mailbox, [MessageRecord])?
-            var merge = older
+            var merged: [SelectedMailbox.Entry]?
             do {
                 snapshot = try await store.mailboxChanges(mailbox.name, since: older?.modSeq)
-                if let older, let fresh = snapshot?.0,
-                    fresh.uniqueID != mailbox.uniqueID || fresh.uidValidity != older.uidValidity
+                if let older, let (fresh, changes) = snapshot, fresh.uniqueID == mailbox.uniqueID,
+                    fresh.uidValidity == older.uidValidity
                 {
-                    // Replaced since it was looked up: its changes mean nothing to the old list.
-                    merge = nil
+                    merged = SelectedMailbox.merging(older.entries, changes)
+                }
+                // The merge holds only if every change since took a modseq above the list's.
+                // Replication can write a record under an older modseq (a copy-back, a
+                // replica's apply); a list whose count or size then disagrees with the
+                // mailbox's is dropped, and so is one of a mailbox replaced meanwhile.
+                if older != nil, let fresh = snapshot?.0,
+                    merged.map({ $0.count != fresh.messageCount || $0.reduce(0, { $0 + $1.size }) != fresh.totalSize })
+                        ?? true
+                {
+                    merged = nil
                     snapshot = try await store.mailboxChanges(mailbox.name, since: nil)
                 }
             } catch {
@@ -68,12 +77,8 @@ extension IMAPSessionRunner {
             }
             guard let (fresh, records) = snapshot else { return .no("Mailbox does not exist", .nonexistent) }
             current = fresh
-            if let merge {
-                view = SelectedMailbox(
-                    mailbox: fresh,
-                    entries: SelectedMailbox.merging(merge.entries, records),
-                    readOnly: readOnly
-                )
+            if let merged {
+                view = SelectedMailbox(mailbox: fresh, entries: merged, readOnly: readOnly)
             } else {
                 view = SelectedMailbox(mailbox: fresh, records: records, readOnly: readOnly)
             }

@@ -64,6 +64,36 @@ import Testing
         }
     }
 
+    /// Replication can write a record under a modseq below the mailbox's (here UID 2
+    /// expunged at modseq 1, as an out-of-order apply does): the changes since the kept list
+    /// miss it, so SELECT must notice the count and read every record.
+    @Test func aChangeBehindTheKeptModseqFallsBackToAFullRead() async throws {
+        let server = try await IMAPTestServer()
+        for _ in 0..<5 { try await server.deliver(Self.message, to: "alice") }
+        let first = try await server.login("alice")
+        #expect(try await first.command("SELECT INBOX").contains("* 5 EXISTS"))
+        let inbox = MailboxName.inbox(of: try UserName("alice"))
+        var state = try #require(try await server.store.replicaState(of: inbox, records: true))
+        var record = try #require(state.records.first { $0.uid == UID(2) })
+        record.isExpunged = true
+        record.modSeq = ModSeq(1)
+        state.mailbox.highestModSeq = state.mailbox.highestModSeq.next
+        _ = try await server.store.applyReplicaMailbox(
+            ReplicaMailboxUpdate(
+                mailbox: state.mailbox,
+                annotations: state.annotations,
+                records: [record],
+                expectedHighestModSeq: nil,
+                force: true
+            ),
+            messages: [:]
+        )
+        let second = try await server.login("alice")
+        #expect(try await second.command("SELECT INBOX").contains("* 4 EXISTS"))
+        let listed = try await second.command("FETCH 1:* (UID)").dropLast()
+        #expect(Array(listed) == ["* 1 FETCH (UID 1)", "* 2 FETCH (UID 3)", "* 3 FETCH (UID 4)", "* 4 FETCH (UID 5)"])
+    }
+
     @Test func mergingReplacesRemovesAndInsertsByUID() {
         func record(_ uid: UInt32, modSeq: UInt64, expunged: Bool = false) -> MessageRecord {
             MessageRecord(

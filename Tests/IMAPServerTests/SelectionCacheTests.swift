@@ -72,22 +72,7 @@ import Testing
         for _ in 0..<5 { try await server.deliver(Self.message, to: "alice") }
         let first = try await server.login("alice")
         #expect(try await first.command("SELECT INBOX").contains("* 5 EXISTS"))
-        let inbox = MailboxName.inbox(of: try UserName("alice"))
-        var state = try #require(try await server.store.replicaState(of: inbox, records: true))
-        var record = try #require(state.records.first { $0.uid == UID(2) })
-        record.isExpunged = true
-        record.modSeq = ModSeq(1)
-        state.mailbox.highestModSeq = state.mailbox.highestModSeq.next
-        _ = try await server.store.applyReplicaMailbox(
-            ReplicaMailboxUpdate(
-                mailbox: state.mailbox,
-                annotations: state.annotations,
-                records: [record],
-                expectedHighestModSeq: nil,
-                force: true
-            ),
-            messages: [:]
-        )
+        try await server.temporary.expungeBehindModSeq(UID(2), in: .inbox(of: try UserName("alice")))
         let second = try await server.login("alice")
         #expect(try await second.command("SELECT INBOX").contains("* 4 EXISTS"))
         let listed = try await second.command("FETCH 1:* (UID)").dropLast()

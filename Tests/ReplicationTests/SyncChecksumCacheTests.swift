@@ -104,22 +104,8 @@ import Testing
         try await deliver(5, to: inbox)
         let before = try #require(try await cache.read(.name(inbox), needing: .none, from: store))
         #expect(before.checksums == (try await truth(inbox)))
-        // An out-of-order replica apply: UID 2 rewritten with a modseq below HIGHESTMODSEQ.
-        var state = try #require(try await store.replicaState(of: inbox, records: true))
-        var record = try #require(state.records.first { $0.uid == UID(2) })
-        record.isExpunged = true
-        record.modSeq = ModSeq(1)
-        state.mailbox.highestModSeq = state.mailbox.highestModSeq.next
-        _ = try await store.applyReplicaMailbox(
-            ReplicaMailboxUpdate(
-                mailbox: state.mailbox,
-                annotations: state.annotations,
-                records: [record],
-                expectedHighestModSeq: nil,
-                force: true
-            ),
-            messages: [:]
-        )
+        // An out-of-order replica apply: UID 2 expunged with a modseq below HIGHESTMODSEQ.
+        try await temporary.expungeBehindModSeq(UID(2), in: inbox)
         let after = try #require(try await cache.read(.name(inbox), needing: .none, from: store))
         #expect(after.checksums == (try await truth(inbox)))
         #expect(after.checksums != before.checksums)

@@ -53,4 +53,26 @@ public final class TemporaryMailStore: Sendable {
         )
         return try result[0].get().uid
     }
+
+    /// An out-of-order replica apply: `uid` expunged under MODSEQ 1, below the mailbox's
+    /// HIGHESTMODSEQ (which moves on by one), as no local write ever does. Readers that
+    /// follow changes by modseq alone miss it.
+    public func expungeBehindModSeq(_ uid: UID, in mailbox: MailboxName) async throws {
+        guard var state = try await store.replicaState(of: mailbox, records: true),
+            var record = state.records.first(where: { $0.uid == uid })
+        else { throw MailStoreError(.nonexistent, "no UID \(uid) in \(mailbox)") }
+        record.isExpunged = true
+        record.modSeq = ModSeq(1)
+        state.mailbox.highestModSeq = state.mailbox.highestModSeq.next
+        _ = try await store.applyReplicaMailbox(
+            ReplicaMailboxUpdate(
+                mailbox: state.mailbox,
+                annotations: state.annotations,
+                records: [record],
+                expectedHighestModSeq: nil,
+                force: true
+            ),
+            messages: [:]
+        )
+    }
 }

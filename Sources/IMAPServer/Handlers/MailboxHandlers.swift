@@ -41,54 +41,14 @@ extension IMAPSessionRunner {
         if let refusal = require("r", on: mailbox) { return refusal }
         let rights = access.rights(on: mailbox)
         let readOnly = examine || !["s", "w", "t", "e", "i"].contains(where: rights.contains)
-        let current: Mailbox
-        var view: SelectedMailbox
-        if let entries = connection.selections.entries(uniqueID: mailbox.uniqueID, modSeq: mailbox.highestModSeq) {
-            current = mailbox
-            view = SelectedMailbox(mailbox: mailbox, entries: entries, readOnly: readOnly)
-        } else {
-            // A list kept from an earlier state of the same mailbox needs only what changed
-            // since; anything else (none kept, another UIDVALIDITY) reads every record.
-            let older = connection.selections.latest(uniqueID: mailbox.uniqueID).flatMap { item in
-                item.uidValidity == mailbox.uidValidity && item.modSeq < mailbox.highestModSeq ? item : nil
-            }
-            var snapshot: (Mailbox, [MessageRecord])?
-            var merged: [SelectedMailbox.Entry]?
-            do {
-                snapshot = try await store.mailboxChanges(mailbox.name, since: older?.modSeq)
-                if let older, let (fresh, changes) = snapshot, fresh.uniqueID == mailbox.uniqueID,
-                    fresh.uidValidity == older.uidValidity
-                {
-                    merged = SelectedMailbox.merging(older.entries, changes)
-                }
-                // The merge holds only if every change since took a modseq above the list's.
-                // Replication can write a record under an older modseq (a copy-back, a
-                // replica's apply); a list whose count or size then disagrees with the
-                // mailbox's is dropped, and so is one of a mailbox replaced meanwhile.
-                if older != nil, let fresh = snapshot?.0,
-                    merged.map({ $0.count != fresh.messageCount || $0.reduce(0, { $0 + $1.size }) != fresh.totalSize })
-                        ?? true
-                {
-                    merged = nil
-                    snapshot = try await store.mailboxChanges(mailbox.name, since: nil)
-                }
-            } catch {
-                return Completion(error)
-            }
-            guard let (fresh, records) = snapshot else { return .no("Mailbox does not exist", .nonexistent) }
-            current = fresh
-            if let merged {
-                view = SelectedMailbox(mailbox: fresh, entries: merged, readOnly: readOnly)
-            } else {
-                view = SelectedMailbox(mailbox: fresh, records: records, readOnly: readOnly)
-            }
-            connection.selections.store(
-                view.entries,
-                uniqueID: fresh.uniqueID,
-                uidValidity: fresh.uidValidity,
-                modSeq: fresh.highestModSeq
-            )
+        let listed: (Mailbox, [SelectedMailbox.Entry])?
+        do {
+            listed = try await connection.selections.list(for: mailbox, from: store)
+        } catch {
+            return Completion(error)
         }
+        guard let (current, entries) = listed else { return .no("Mailbox does not exist", .nonexistent) }
+        var view = SelectedMailbox(mailbox: current, entries: entries, readOnly: readOnly)
         if seenIsPrivate(current) {
             // The cache holds the records' flags; this session's view shows its own \Seen.
             do {

@@ -186,13 +186,12 @@ extension SQLiteMailStore {
     ) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            guard let mailbox = try Self.fetchMailbox(db, name) else {
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
             guard mailbox.uniqueID == uniqueID else {
                 throw MailStoreError(.mailboxMoved, "mailbox \(name) has uniqueid \(mailbox.uniqueID), not \(uniqueID)")
             }
-            let id = try Self.mailboxID(db, name)
             let select = try db.cachedStatement(
                 sql: "SELECT guid, size FROM records WHERE mailbox_id = ? AND uid = ? AND expunged = 0"
             )

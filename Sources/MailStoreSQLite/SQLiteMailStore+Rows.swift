@@ -15,12 +15,14 @@ extension SQLiteMailStore {
     }
 
     /// The columns ``mailbox(from:)`` decodes, by position: every query for whole mailbox rows
-    /// selects exactly these (`id` last, for the callers that need it by name).
+    /// selects exactly these (`id` last, at ``mailboxIDColumn``).
     static let mailboxColumns = """
         name, uniqueid, partition, acl, uidvalidity, last_uid, highestmodseq, createdmodseq, \
         foldermodseq, recentuid, recenttime, last_appenddate, pop3_last_login, pop3_show_after, \
         options, mbtype, quotaroot, message_count, total_size, id
         """
+    /// Where `id` is in ``mailboxColumns``.
+    static let mailboxIDColumn = 19
 
     /// A mailbox from a row of ``mailboxColumns``, read by position: a name lookup lowercases
     /// the name on every access, and mailbox rows are read by every command.
@@ -107,7 +109,7 @@ extension SQLiteMailStore {
     static func fetchMailboxAndID(_ db: Database, _ name: MailboxName) throws -> (mailbox: Mailbox, id: Int64)? {
         let statement = try db.cachedStatement(sql: "SELECT \(mailboxColumns) FROM mailboxes WHERE name = ?")
         guard let row = try Row.fetchOne(statement, arguments: [name.internalName]) else { return nil }
-        return (try mailbox(from: row), row[19])
+        return (try mailbox(from: row), row[mailboxIDColumn])
     }
 
     static func mailboxID(_ db: Database, _ name: MailboxName) throws -> Int64 {

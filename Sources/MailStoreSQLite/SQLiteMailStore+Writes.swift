@@ -104,11 +104,10 @@ extension SQLiteMailStore {
     public func setACL(_ acl: ACL, on name: MailboxName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            guard let mailbox = try Self.fetchMailbox(db, name) else {
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
             let modseq = mailbox.highestModSeq.next
-            let id = try Self.mailboxID(db, name)
             try db.execute(
                 sql: "UPDATE mailboxes SET acl = ?, foldermodseq = ? WHERE id = ?",
                 arguments: [acl.cyrusString, Int64(modseq.rawValue), id]
@@ -128,13 +127,12 @@ extension SQLiteMailStore {
     public func setPOP3LastLogin(_ time: UnixTime, in name: MailboxName) async throws(MailStoreError) {
         let now = clock()
         try await write { db, files in
-            guard let mailbox = try Self.fetchMailbox(db, name) else {
+            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else {
                 throw MailStoreError(.nonexistent, "mailbox \(name) does not exist")
             }
             // Like Cyrus, whose index header holds it: a change to the mailbox (modseq bumped,
             // replicated as mailbox metadata).
             let modseq = mailbox.highestModSeq.next
-            let id = try Self.mailboxID(db, name)
             try db.execute(sql: "UPDATE mailboxes SET pop3_last_login = ? WHERE id = ?", arguments: [time, id])
             try Self.recordModification(
                 db,

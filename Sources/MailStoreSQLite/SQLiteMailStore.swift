@@ -5,6 +5,7 @@ import MailStore
 import NIOCore
 import Synchronization
 
+import class Dispatch.DispatchQueue
 import struct Foundation.Data
 
 #if canImport(Glibc)
@@ -138,12 +139,23 @@ public final class SQLiteMailStore: MailStore {
         }
     }
 
+    /// Runs a read on a Dispatch worker.
+    ///
+    /// The reader is taken and given back on that worker. GRDB's own async read gives it back
+    /// only once the awaiting task runs again; with the event loops blocked in ``readNow(_:)``
+    /// waiting for a reader, those tasks could not run, and every reader stayed taken.
     func read<T: Sendable>(_ body: @escaping @Sendable (Database) throws -> T) async throws(MailStoreError) -> T {
-        do {
-            return try await pool.read(body)
-        } catch {
-            throw MailStoreError(mapping: error)
+        let pool = self.pool
+        let result: Result<T, MailStoreError> = await withCheckedContinuation { continuation in
+            DispatchQueue.global(qos: .userInitiated).async {
+                do {
+                    continuation.resume(returning: .success(try pool.read(body)))
+                } catch {
+                    continuation.resume(returning: .failure(MailStoreError(mapping: error)))
+                }
+            }
         }
+        return try result.get()
     }
 
     /// Records a change event in the feed table, within the caller's transaction.

@@ -218,50 +218,62 @@ extension SQLiteMailStore {
         _ name: MailboxName,
         since modSeq: ModSeq?
     ) async throws(MailStoreError) -> (Mailbox, [MessageRecord])? {
-        try readNow { db in
-            guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else { return nil }
-            // SELECT of a large mailbox reads every record: columns by position, one cursor.
-            let columns =
-                "uid, modseq, last_updated, internaldate, savedate, size, guid, system_flags, keywords, expunged"
-            let statement: Statement
-            let arguments: StatementArguments
-            if let modSeq {
-                statement = try db.cachedStatement(
-                    sql: "SELECT \(columns) FROM records WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"
-                )
-                arguments = [id, Int64(modSeq.rawValue)]
-            } else {
-                statement = try db.cachedStatement(
-                    sql: "SELECT \(columns) FROM records WHERE mailbox_id = ? AND expunged = 0 ORDER BY uid"
-                )
-                arguments = [id]
-            }
-            var records: [MessageRecord] = []
-            records.reserveCapacity(modSeq == nil ? mailbox.messageCount : 16)
-            let cursor = try Row.fetchCursor(statement, arguments: arguments)
-            while let row = try cursor.next() {
-                let guidHex: String = row[6]
-                guard let guid = MessageGUID(hex: guidHex) else {
-                    throw MailStoreError(.corrupted, "invalid GUID in database: \(guidHex)")
-                }
-                let keywords: String = row[8]
-                records.append(
-                    MessageRecord(
-                        uid: UID(UInt32(row[0] as Int64)),
-                        modSeq: ModSeq(UInt64(row[1] as Int64)),
-                        lastUpdated: row[2],
-                        internalDate: row[3],
-                        saveDate: row[4],
-                        size: row[5],
-                        guid: guid,
-                        flags: keywords.isEmpty
-                            ? FlagSet(systemMask: row[7]) : FlagSet(systemMask: row[7], keywordString: keywords),
-                        isExpunged: (row[9] as Int64) != 0
-                    )
-                )
-            }
-            return (mailbox, records)
+        // Changes since a modseq are a few rows: read here. Every record of a mailbox (a
+        // first SELECT of 100,000 messages takes a good part of a second) is read off the
+        // event loop, so other sessions on it are not held up.
+        guard modSeq == nil else { return try readNow { db in try Self.mailboxChanges(db, name, since: modSeq) } }
+        return try await read { db in try Self.mailboxChanges(db, name, since: nil) }
+    }
+
+    /// The mailbox and its records changed since `modSeq` (tombstones included), or every live
+    /// record, in one snapshot.
+    static func mailboxChanges(
+        _ db: Database,
+        _ name: MailboxName,
+        since modSeq: ModSeq?
+    ) throws -> (Mailbox, [MessageRecord])? {
+        guard let (mailbox, id) = try Self.fetchMailboxAndID(db, name) else { return nil }
+        // SELECT of a large mailbox reads every record: columns by position, one cursor.
+        let columns =
+            "uid, modseq, last_updated, internaldate, savedate, size, guid, system_flags, keywords, expunged"
+        let statement: Statement
+        let arguments: StatementArguments
+        if let modSeq {
+            statement = try db.cachedStatement(
+                sql: "SELECT \(columns) FROM records WHERE mailbox_id = ? AND modseq > ? ORDER BY uid"
+            )
+            arguments = [id, Int64(modSeq.rawValue)]
+        } else {
+            statement = try db.cachedStatement(
+                sql: "SELECT \(columns) FROM records WHERE mailbox_id = ? AND expunged = 0 ORDER BY uid"
+            )
+            arguments = [id]
         }
+        var records: [MessageRecord] = []
+        records.reserveCapacity(modSeq == nil ? mailbox.messageCount : 16)
+        let cursor = try Row.fetchCursor(statement, arguments: arguments)
+        while let row = try cursor.next() {
+            let guidHex: String = row[6]
+            guard let guid = MessageGUID(hex: guidHex) else {
+                throw MailStoreError(.corrupted, "invalid GUID in database: \(guidHex)")
+            }
+            let keywords: String = row[8]
+            records.append(
+                MessageRecord(
+                    uid: UID(UInt32(row[0] as Int64)),
+                    modSeq: ModSeq(UInt64(row[1] as Int64)),
+                    lastUpdated: row[2],
+                    internalDate: row[3],
+                    saveDate: row[4],
+                    size: row[5],
+                    guid: guid,
+                    flags: keywords.isEmpty
+                        ? FlagSet(systemMask: row[7]) : FlagSet(systemMask: row[7], keywordString: keywords),
+                    isExpunged: (row[9] as Int64) != 0
+                )
+            )
+        }
+        return (mailbox, records)
     }
 
     public func flagCounts(in name: MailboxName) async throws(MailStoreError) -> FlagCounts {
